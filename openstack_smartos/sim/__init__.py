@@ -1,0 +1,7 @@
+"""smartos-sim: an emulator of a SmartOS host, for development and tests on Linux.
+
+A host is a directory. The tools (vmadm, imgadm, zfs, zpool, sysinfo, kstat,
+fwadm, nictagadm) run against it with SmartOS's stdin, stdout, stderr and
+exit codes; see ``tools.run_tool``. Guests are not executed: the emulator
+keeps state, it does not run workloads.
+"""

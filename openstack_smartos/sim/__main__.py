@@ -1,0 +1,5 @@
+import sys
+
+from openstack_smartos.sim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""The ``smartos-sim`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from openstack_smartos.sim import faults
+from openstack_smartos.sim.host import SimHost, init_host
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="smartos-sim", description="Emulate SmartOS hosts on Linux.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create an emulated host in DIR")
+    p.add_argument("dir")
+    p.add_argument("--hostname")
+    p.add_argument("--cpus", type=int, default=8)
+    p.add_argument("--memory-mib", type=int, default=16384)
+    p.add_argument("--zpool-gib", type=int, default=256)
+    p.add_argument("--nic-tag", action="append", dest="nic_tags",
+                   help="a nic tag (repeat); default: admin and external")
+    p.add_argument("--uuid", help="host UUID (default: a stable random one)")
+    p.add_argument("--admin-ip", default="127.0.0.1")
+
+    p = sub.add_parser("exec", help="run a SmartOS tool against DIR")
+    p.add_argument("dir")
+    p.add_argument("tool_argv", nargs=argparse.REMAINDER,
+                   help="-- TOOL ARGS... (vmadm, imgadm, zfs, zpool, sysinfo, "
+                        "kstat, fwadm, nictagadm)")
+
+    p = sub.add_parser("serve", help="serve DIR over a real OpenSSH sshd")
+    p.add_argument("dir")
+    p.add_argument("--listen", required=True, help="127.0.0.N:PORT")
+    p.add_argument("--authorized-keys", required=True)
+
+    p = sub.add_parser("stop", help="stop the sshd serving DIR")
+    p.add_argument("dir")
+
+    p = sub.add_parser("fault", help="inject faults and latency into DIR")
+    p.add_argument("dir")
+    fsub = p.add_subparsers(dest="fault_command", required=True)
+    f = fsub.add_parser("add")
+    f.add_argument("--match", required=True, help='e.g. "vmadm create"')
+    f.add_argument("--action", required=True, choices=faults.ACTIONS)
+    f.add_argument("--exit-code", type=int, default=1)
+    f.add_argument("--stderr")
+    f.add_argument("--times", type=int)
+    f.add_argument("--seconds", type=float)
+    f = fsub.add_parser("latency")
+    f.add_argument("milliseconds", type=float)
+    fsub.add_parser("clear")
+
+    p = sub.add_parser("timings", help="set how long transitions stay visible")
+    p.add_argument("dir")
+    p.add_argument("settings", nargs="+", help="e.g. provision_seconds=0.5")
+
+    args = parser.parse_args(argv)
+    if args.command == "init":
+        host = init_host(args.dir, hostname=args.hostname, cpus=args.cpus,
+                         memory_mib=args.memory_mib, zpool_gib=args.zpool_gib,
+                         nic_tags=tuple(args.nic_tags or ("admin", "external")),
+                         host_uuid=args.uuid, admin_ip=args.admin_ip)
+        print(f"Created emulated SmartOS host {host.config['hostname']} "
+              f"({host.config['uuid']}) in {args.dir}")
+        return 0
+    if args.command == "exec":
+        tool_argv = args.tool_argv
+        if tool_argv and tool_argv[0] == "--":
+            tool_argv = tool_argv[1:]
+        if not tool_argv:
+            parser.error("exec needs -- TOOL ARGS...")
+        from openstack_smartos.sim import tools
+        return tools.exec_main(args.dir, tool_argv)
+    if args.command == "serve":
+        from openstack_smartos.sim import sshd
+        return sshd.serve(args.dir, args.listen, args.authorized_keys)
+    if args.command == "stop":
+        from openstack_smartos.sim import sshd
+        return sshd.stop(args.dir)
+    if args.command == "fault":
+        host = SimHost(args.dir)
+        if args.fault_command == "add":
+            faults.add_rule(host, args.match, args.action, exit_code=args.exit_code,
+                            stderr=args.stderr, times=args.times, seconds=args.seconds)
+        elif args.fault_command == "latency":
+            faults.set_latency(host, args.milliseconds)
+        else:
+            faults.clear(host)
+        return 0
+    if args.command == "timings":
+        host = SimHost(args.dir)
+        timings = host.config.setdefault("timings", {})
+        for setting in args.settings:
+            key, _, value = setting.partition("=")
+            timings[key] = float(value)
+        host.save_config()
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
