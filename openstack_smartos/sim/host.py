@@ -74,6 +74,18 @@ def init_host(root, *, hostname=None, cpus=8, memory_mib=16384, zpool_gib=256,
     return host
 
 
+def _statements(script):
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip():
+                yield statement
+            statement = ""
+    if statement.strip():
+        yield statement
+
+
 class SimHost:
     """One emulated host. Cheap to construct; open per tool invocation."""
 
@@ -121,9 +133,14 @@ class SimHost:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.row_factory = sqlite3.Row
-            for sql in _SCHEMAS:
-                conn.executescript(sql)
             self._db = conn
+            self._schemas_applied = 0
+        # Modules register their tables when first imported, which may be
+        # after this connection opened: apply any new ones now.
+        while self._schemas_applied < len(_SCHEMAS):
+            for statement in _statements(_SCHEMAS[self._schemas_applied]):
+                self._db.execute(statement)  # executescript would COMMIT
+            self._schemas_applied += 1
         return self._db
 
     @contextlib.contextmanager
