@@ -1,9 +1,8 @@
 """Where the emulated vmadm keeps VMs (owned by the vmadm emulation).
 
-Other emulated tools (kstat, fwadm) read VMs only through ``all_vms`` and
-``get_vm``, which return the same objects ``vmadm get`` prints.
-
-STATUS: being implemented with the vmadm emulation.
+Other emulated tools (kstat, fwadm, imgadm, nictagadm) read VMs only through
+``all_vms`` and ``get_vm``, which return the same objects ``vmadm get``
+prints (records live in the ``vmadm_vms`` table; see ``vmadm.store``).
 """
 
 from __future__ import annotations
@@ -11,8 +10,10 @@ from __future__ import annotations
 
 def all_vms(host) -> list[dict]:
     """Every VM on the host, as full ``vmadm get`` objects."""
-    raise NotImplementedError
+    from openstack_smartos.sim.vmadm import store
+    return store.all_objects(host)
 
 
 def get_vm(host, uuid) -> dict | None:
-    raise NotImplementedError
+    from openstack_smartos.sim.vmadm import store
+    return store.get_object(host, uuid)

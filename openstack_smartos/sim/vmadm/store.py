@@ -1,0 +1,220 @@
+"""VM records in the host database and the ``vmadm get`` object built from them.
+
+One row per VM: ``config`` (the stored properties, as normalised at create
+and changed by update) and ``runtime`` (see ``state``). Properties that live
+in ZFS on SmartOS (quota, disk sizes, snapshots, metadata/tags/routes files)
+are read back from the emulated pool when the object is built, so a change
+made with the zfs tool shows in ``vmadm get`` as it would on a real host.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+
+from openstack_smartos.sim.host import register_schema
+from openstack_smartos.sim.vmadm import datasets, state
+from openstack_smartos.sim.vmadm.payload import GIB, HVM_BRANDS, MIB
+from openstack_smartos.sim.zfs import Pool, ZFSError
+
+register_schema("""
+CREATE TABLE IF NOT EXISTS vmadm_vms (
+    uuid TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    runtime TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vmadm_counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+""")
+
+COUNTER_START = {"zoneid": 1, "zonedid": 1, "pid": 4001, "seq": 1}
+COUNTER_STEP = {"pid": 13}
+MAP_KEYS = ("customer_metadata", "internal_metadata", "tags", "routes")
+
+
+@dataclasses.dataclass
+class Row:
+    uuid: str
+    cfg: dict
+    rt: dict
+
+
+def counter(host, name: str) -> int:
+    """Next value of a host-wide counter (call inside ``host.locked()``)."""
+    db = host.db
+    row = db.execute("SELECT value FROM vmadm_counters WHERE name = ?", (name,)).fetchone()
+    value = COUNTER_START.get(name, 1) if row is None else row["value"]
+    db.execute("INSERT OR REPLACE INTO vmadm_counters (name, value) VALUES (?, ?)",
+               (name, value + COUNTER_STEP.get(name, 1)))
+    return value
+
+
+def counter_fn(host):
+    return lambda name: counter(host, name)
+
+
+def load(host, uuid) -> Row | None:
+    row = host.db.execute("SELECT uuid, config, runtime FROM vmadm_vms WHERE uuid = ?",
+                          (uuid,)).fetchone()
+    return _row(row) if row else None
+
+
+def load_all(host) -> list[Row]:
+    rows = host.db.execute("SELECT uuid, config, runtime FROM vmadm_vms ORDER BY seq")
+    return [_row(r) for r in rows.fetchall()]
+
+
+def _row(row) -> Row:
+    return Row(row["uuid"], json.loads(row["config"]), json.loads(row["runtime"]))
+
+
+def insert(host, cfg: dict, rt: dict):
+    host.db.execute("INSERT INTO vmadm_vms (uuid, seq, config, runtime) VALUES (?, ?, ?, ?)",
+                    (cfg["uuid"], counter(host, "seq"), json.dumps(cfg), json.dumps(rt)))
+
+
+def save(host, row: Row, *, touch=True):
+    if touch:
+        row.rt["last_modified"] = state.iso()
+    host.db.execute("UPDATE vmadm_vms SET config = ?, runtime = ? WHERE uuid = ?",
+                    (json.dumps(row.cfg), json.dumps(row.rt), row.uuid))
+
+
+def delete(host, uuid):
+    host.db.execute("DELETE FROM vmadm_vms WHERE uuid = ?", (uuid,))
+
+
+def exists(host, uuid) -> bool:
+    return host.db.execute("SELECT 1 FROM vmadm_vms WHERE uuid = ?",
+                           (uuid,)).fetchone() is not None
+
+
+# -- timed transitions ---------------------------------------------------------------
+def settle(host, uuid=None):
+    """Finish ops whose time has passed (the writer may be gone)."""
+    rows = [load(host, uuid)] if uuid else load_all(host)
+    now = time.time()
+    if not any(r and state.expired(r.rt, now) for r in rows):
+        return
+    with host.locked():
+        for r in rows:
+            if r is None:
+                continue
+            current = load(host, r.uuid)
+            if current and state.expired(current.rt, now):
+                state.finish(current.rt, counter_fn(host), current.cfg)
+                save(host, current)
+
+
+def complete(host, uuid, op_id):
+    """The writer's end of an op it started (no-op if a reader did it)."""
+    with host.locked():
+        row = load(host, uuid)
+        if row and row.rt.get("op") and row.rt["op"]["id"] == op_id:
+            state.finish(row.rt, counter_fn(host), row.cfg, at=time.time())
+            save(host, row)
+
+
+# -- the VM object ------------------------------------------------------------------------
+def build(host, row: Row, pool=None, fields=None) -> dict:
+    """The ``vmadm get`` object. ``fields``: top-level keys needed (None: all)."""
+    cfg, rt = row.cfg, row.rt
+    need = (lambda *keys: True) if fields is None else (
+        lambda *keys: any(k in fields for k in keys))
+    vm = copy.deepcopy(cfg)
+    uuid = cfg["uuid"]
+    brand = cfg["brand"]
+    vm.update({
+        "zonepath": f"/zones/{uuid}",
+        "zfs_filesystem": datasets.zoneroot(cfg),
+        "hvm": brand in HVM_BRANDS,
+        "v": 1,
+        "server_uuid": host.config.get("uuid"),
+        "platform_buildstamp": host.config.get("live_image"),
+        "last_modified": rt.get("last_modified"),
+    })
+    vm.update(state.derive(rt))
+    for key in ("missing",):
+        if key in rt:
+            vm[key] = rt[key]
+    if pool is None and need(*MAP_KEYS, "quota", "disks", "snapshots", "free_space"):
+        pool = Pool(host)
+    if need(*MAP_KEYS):
+        vm.update(datasets.read_maps(pool, cfg))
+    if need("quota", "disks", "snapshots", "free_space"):
+        _zfs_facts(pool, cfg, vm)
+    return {key: vm[key] for key in sorted(vm) if vm[key] is not None}
+
+
+def _zfs_facts(pool, cfg, vm):
+    root = datasets.zoneroot(cfg)
+    brand = cfg["brand"]
+    try:
+        props = pool.get_props(root)
+    except ZFSError:
+        return
+    key = "refquota" if brand == "bhyve" else "quota"
+    quota = datasets.props_int(props, key)
+    if quota is not None:
+        vm["quota"] = quota // GIB
+    used_by_snaps = 0
+    volsizes = 0
+    for disk in vm.get("disks", ()):
+        name = disk.get("zfs_filesystem")
+        if not name or disk.get("media") == "cdrom" or disk.get("nocreate"):
+            continue
+        try:
+            dprops = pool.get_props(name)
+        except ZFSError:
+            continue
+        volsize = datasets.props_int(dprops, "volsize")
+        if volsize is not None:
+            disk["size"] = volsize // MIB
+            volsizes += volsize
+        blocksize = datasets.props_int(dprops, "volblocksize")
+        if blocksize:
+            disk["block_size"] = blocksize
+        refres = datasets.props_int(dprops, "refreservation")
+        if refres is not None:
+            disk["refreservation"] = refres // MIB
+        if dprops.get("compression") not in (None, "-"):
+            disk["compression"] = dprops["compression"]
+        used_by_snaps += datasets.props_int(dprops, "usedbysnapshots") or 0
+    if brand not in ("kvm",):
+        snaps = []
+        try:
+            listed = pool.snapshots(root)
+        except ZFSError:
+            listed = []
+        for snap in listed:
+            name = snap["name"].split("@", 1)[1]
+            if not name.startswith("vmsnap-"):
+                continue
+            snaps.append({"name": name[len("vmsnap-"):],
+                          "size": (datasets.props_int(snap, "written")
+                                   or datasets.props_int(snap, "used") or 0) // MIB,
+                          "created_at": state.iso(datasets.props_int(snap, "creation") or 0)})
+        vm["snapshots"] = list(reversed(snaps))
+    if brand == "bhyve" and cfg.get("flexible_disk_size"):
+        used_by_snaps += datasets.props_int(props, "usedbysnapshots") or 0
+        vm["free_space"] = max(0, cfg["flexible_disk_size"] - (volsizes + used_by_snaps) // MIB)
+
+
+def get_object(host, uuid, fields=None) -> dict | None:
+    settle(host, uuid)
+    row = load(host, uuid)
+    return build(host, row, fields=fields) if row else None
+
+
+def all_objects(host, fields=None) -> list[dict]:
+    settle(host)
+    pool = None
+    if fields is None or set(fields) & {*MAP_KEYS, "quota", "disks", "snapshots",
+                                        "free_space"}:
+        pool = Pool(host)
+    return [build(host, row, pool, fields) for row in load_all(host)]
