@@ -307,8 +307,9 @@ class _Decompressor:
 class _ImageStream:
     """File-like view of the uncompressed image while it is being read.
 
-    A reader thread hashes (sha1) the compressed bytes as they arrive, so the
-    checksum and the decompression run side by side.
+    A reader thread hashes (sha1) and decompresses the bytes as they arrive,
+    so checksum and decompression overlap with the ZFS receive that consumes
+    this stream in the caller's thread (both release the GIL).
     """
 
     def __init__(self, source, compression, cancel):
@@ -324,13 +325,14 @@ class _ImageStream:
 
     def _pump(self, source):
         try:
-            while True:
+            while not self._cancel.is_set():
                 chunk = source.read(_CHUNK)
                 if not chunk:
+                    self._queue.put(self._decomp.finish())
                     break
                 self.sha1.update(chunk)
                 self.size += len(chunk)
-                self._queue.put(chunk)
+                self._queue.put(self._decomp.feed(chunk))
         except BaseException as exc:  # handed to the consumer
             self._queue.put(exc)
         self._queue.put(None)
@@ -339,12 +341,12 @@ class _ImageStream:
         while not self._done and (size < 0 or len(self._buffer) < size):
             item = self._queue.get()
             if item is None:
-                self._buffer += self._decomp.finish()
                 self._done = True
             elif isinstance(item, BaseException):
+                self._done = True
                 raise item
             else:
-                self._buffer += self._decomp.feed(item)
+                self._buffer += item
         if size < 0 or size >= len(self._buffer):
             data, self._buffer = bytes(self._buffer), bytearray()
         else:

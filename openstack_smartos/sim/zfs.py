@@ -272,11 +272,13 @@ def _norm_path(path: str) -> str:
 
 
 def _is_zero(data) -> bool:
-    return data == _ZERO[:len(data)]
+    return data == (_ZERO if len(data) == len(_ZERO) else _ZERO[:len(data)])
 
 
 def _hash(data) -> bytes:
-    return hashlib.blake2b(data, digest_size=20).digest()
+    # sha256 runs on the CPU's SHA extensions where present: about twice the
+    # speed of blake2b here, and the block hash is on the install hot path.
+    return hashlib.sha256(data).digest()
 
 
 # -- the pool ---------------------------------------------------------------------
@@ -322,11 +324,15 @@ class Pool:
         return db.execute("SELECT value FROM zfs_meta WHERE key='txg'").fetchone()[0]
 
     # -- block store ----------------------------------------------------------
-    def _put(self, data) -> bytes | None:
-        """Store a block (refcount +1); None for an all-zero block."""
-        if _is_zero(data):
-            return None
-        digest = _hash(data)
+    def _put(self, data, digest=None) -> bytes | None:
+        """Store a block (refcount +1); None for an all-zero block.
+
+        ``digest`` is the block's hash when the caller computed it already.
+        """
+        if digest is None:
+            if _is_zero(data):
+                return None
+            digest = _hash(data)
         db = self.db
         if db.execute("UPDATE zfs_store SET refs = refs + 1 WHERE hash=?",
                       (digest,)).rowcount:
@@ -1895,8 +1901,8 @@ class _Mutator:
         size = len(data) if digest is not None else 0
         if (prev[1] if prev is not None else None) == digest:
             return      # same content (or a hole over nothing)
-        stored = self.pool._put(data) if digest is not None else None
-        assert stored == digest
+        if digest is not None:
+            self.pool._put(data, digest)
         if prev is not None:
             layer, old_digest, old_size = prev
             self.d_refer -= old_size

@@ -8,6 +8,7 @@ would run commands if they reached a shell must leave no trace.
 
 from __future__ import annotations
 
+import os
 import pwd
 import random
 import uuid
@@ -18,7 +19,9 @@ import pytest
 from openstack_smartos.host import errors
 from openstack_smartos.host.transport import LocalTransport
 
-from conftest import HAVE_SSHD, NO_SSHD_REASON
+SSHD = "/usr/sbin/sshd"
+HAVE_SSHD = os.path.exists(SSHD)
+NO_SSHD_REASON = f"{SSHD} is missing: install openssh-server to run the ssh tests"
 
 # Where a command that escaped quoting would drop its canary: the remote
 # shell's cwd (root's home) for relative names, /tmp for absolute ones.

@@ -6,10 +6,10 @@ import importlib.util
 import io
 import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
-import pwd
 import uuid
 from pathlib import Path
 
@@ -19,7 +19,9 @@ import pytest
 from openstack_smartos.host import errors, transport
 from openstack_smartos.host.ssh import SSHTransport, command_line, quote_arg
 
-from conftest import HAVE_SSHD, NO_SSHD_REASON
+SSHD = "/usr/sbin/sshd"
+HAVE_SSHD = os.path.exists(SSHD)
+NO_SSHD_REASON = f"{SSHD} is missing: install openssh-server to run the ssh tests"
 
 pytestmark = [pytest.mark.ssh, pytest.mark.skipif(not HAVE_SSHD, reason=NO_SSHD_REASON)]
 
@@ -119,6 +121,47 @@ def test_many_threads_share_one_connection(served_host):
     assert conn.connections_opened == 1
     assert served.accepted_logins() == 1
     assert conn.stats.round_trips == 200
+
+
+def test_threads_mixing_stdin_and_early_exits_keep_the_connection(served_host):
+    """Commands that read all stdin, none, or exit leaving it unread, at once:
+    nothing may reach sshd after a channel's CLOSE (it would drop the
+    connection for every thread)."""
+    served = served_host()
+    conn = served.transport()
+    failures = []
+
+    def worker(t):
+        try:
+            for c in range(10):
+                want = f"{t}|{c}\n".encode()
+                if c % 3 == 0:
+                    out = conn.run(["cat"], stdin=want).stdout
+                elif c % 3 == 1:
+                    out = conn.run(["/bin/sh", "-c",
+                                    'head -c 3 >/dev/null; printf "%s|%s\\n" "$1" "$2"',
+                                    "sh", str(t), str(c)], stdin=b"x" * 300000).stdout
+                else:
+                    out = conn.run(["printf", "%s|%s\\n", str(t), str(c)]).stdout
+                assert out == want, (t, c, out)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert conn.connections_opened == 1
+    assert "nonexistent channel" not in served.sshd_log.read_text()
+
+
+def test_no_stdin_means_empty_input(served_host):
+    conn = served_host().transport()
+    # A command that reads stdin must see EOF at once, not wait for input.
+    assert conn.run(["cat"], timeout=30).stdout == b""
+    assert conn.run(["wc", "-c"], stdin=b"", timeout=30).stdout.strip() == b"0"
 
 
 def test_reconnects_once_after_the_connection_dropped(served_host):
