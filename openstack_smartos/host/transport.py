@@ -117,7 +117,7 @@ class Transport(abc.ABC):
         """Create or replace a file on the host (for manifests and payloads)."""
 
     def remove_file(self, path: str, timeout=None):
-        self.run(["/usr/bin/rm", "-f", "--", path], timeout=timeout)
+        self.run(["rm", "-f", "--", path], timeout=timeout)
 
     def close(self):
         pass

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from openstack_smartos.host import errors
 
-ZFS = "/usr/sbin/zfs"
-ZPOOL = "/usr/sbin/zpool"
+ZFS = "zfs"  # by name: PATH finds /usr/sbin/zfs on SmartOS
+ZPOOL = "zpool"
 
 DEFAULT = ("name", "type", "used", "available", "referenced", "quota", "refquota",
            "reservation", "refreservation", "volsize", "origin", "mountpoint",

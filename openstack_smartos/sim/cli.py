@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("stop", help="stop the sshd serving DIR")
     p.add_argument("dir")
 
+    p = sub.add_parser("shims", help="write DIR/bin/<tool> stand-ins for the local:// "
+                                      "transport (put DIR/bin first on PATH)")
+    p.add_argument("dir")
+
     p = sub.add_parser("fault", help="inject faults and latency into DIR")
     p.add_argument("dir")
     fsub = p.add_subparsers(dest="fault_command", required=True)
@@ -81,6 +85,11 @@ def main(argv=None) -> int:
     if args.command == "stop":
         from openstack_smartos.sim import sshd
         return sshd.stop(args.dir)
+    if args.command == "shims":
+        from openstack_smartos.sim import shims
+        SimHost(args.dir)  # refuses a directory that is not a host
+        print(shims.write_shims(args.dir))
+        return 0
     if args.command == "fault":
         host = SimHost(args.dir)
         if args.fault_command == "add":

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from openstack_smartos.sim.host import SimHost
-from openstack_smartos.sim.tools import TOOLS
+from openstack_smartos.sim import shims
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
@@ -152,13 +152,7 @@ def _write_files(hostdir: Path, paths, address, port, authorized_keys: Path):
     tmp.chmod(0o600)
     os.replace(tmp, paths["authorized_keys"])
 
-    python = shlex.quote(sys.executable)
-    for tool in sorted(TOOLS):
-        _write_executable(paths["bin"] / tool, (
-            "#!/bin/sh\n"
-            f"# {tool} on the emulated SmartOS host in {hostdir}\n"
-            f"exec {python} -m openstack_smartos.sim exec {shlex.quote(str(hostdir))}"
-            f" -- {tool} \"$@\"\n"))
+    shims.write_shims(hostdir, paths["bin"])
 
     _write_executable(paths["wrapper"], (
         "#!/bin/sh\n"
