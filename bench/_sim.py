@@ -156,7 +156,12 @@ def new_host(path, **kwargs):
     kwargs.setdefault("zpool_gib", 1024)
     kwargs.setdefault("memory_mib", 1 << 22)
     kwargs.setdefault("cpus", 256)
-    return init_host(path, **kwargs)
+    host = init_host(path, **kwargs)
+    # init_host returns the host with its SQLite connection open. Left open,
+    # that connection pins the WAL (it is never checkpointed or reset), and
+    # every later commit by run_tool pays for it: close it.
+    host.close()
+    return Path(path)
 
 
 # -- counters ------------------------------------------------------------------

@@ -66,6 +66,36 @@ class _AcceptAnyHost(paramiko.MissingHostKeyPolicy):
                     "verify_host_key=False", hostname, key.get_name(), key.fingerprint)
 
 
+_GUARD_WAIT = 5.0
+
+
+def _guarded_close(channel, message):
+    """Handle the host's CLOSE only between two of our data sends.
+
+    paramiko builds a data message under the channel lock and writes it after
+    releasing the lock; if its transport thread answers the host's CLOSE in
+    that gap, the data reaches sshd after our CLOSE, for a channel sshd has
+    freed, and sshd drops the whole connection ("data packet referred to
+    nonexistent channel"). The feeder holds the channel's send guard around
+    each send, and this handler takes it before answering the CLOSE. Sends
+    never wait for the window while holding the guard; the bounded wait only
+    matters during a re-key, where falling back is the lesser evil.
+    """
+    guard = getattr(channel, "_smartos_send_guard", None)
+    held = guard.acquire(timeout=_GUARD_WAIT) if guard is not None else False
+    try:
+        paramiko.Channel._handle_close(channel, message)
+    finally:
+        if held:
+            guard.release()
+
+
+def _install_close_guard(connection):
+    table = dict(connection._channel_handler_table)
+    table[paramiko.common.MSG_CHANNEL_CLOSE] = _guarded_close
+    connection._channel_handler_table = table  # this connection only
+
+
 class _Feeder:
     """Streams stdin into a channel, then sends EOF.
 
@@ -87,6 +117,8 @@ class _Feeder:
         self.failure = None
         self._halt = threading.Event()
         self._thread = None
+        self._guard = threading.Lock()
+        channel._smartos_send_guard = self._guard
 
     def start(self):
         if self.stdin is not None:
@@ -119,10 +151,14 @@ class _Feeder:
                     if not channel.send_ready():   # window full: wait for it
                         self._halt.wait(0.002)
                         continue
-                    sent = channel.send(bytes(view[:self._SEND]))
+                    with self._guard:
+                        if self._halted():
+                            return
+                        sent = channel.send(bytes(view[:self._SEND]))
                     view = view[sent:]
-            if not self._halted():
-                channel.shutdown_write()
+            with self._guard:
+                if not self._halted():
+                    channel.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the channel closed under us: the command's result tells
         except BaseException as exc:  # the stdin source itself failed
@@ -226,6 +262,7 @@ class SSHTransport(transport.Transport):
         connection = client.get_transport()
         if connection is not None:
             connection.set_keepalive(30)
+            _install_close_guard(connection)
         self.connections_opened += 1
         return client
 

@@ -129,6 +129,21 @@ class Transport(abc.ABC):
         self.close()
 
 
+def _write_private_file(_transport, path, data, timeout=None):
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def _remove_local_file(_transport, path, timeout=None):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class LocalTransport(Transport):
     """local://: the tools run on this machine (nova-compute in the global zone)."""
 
@@ -148,14 +163,8 @@ class LocalTransport(Transport):
                 f"cannot run {errors.display_argv(argv)}: {exc}") from exc
         return _pump_process(proc, argv, stdin, timeout, stdout_to)
 
-    def write_file(self, path, data, timeout=None):
-        _write_private_file(path, data)
-
-    def remove_file(self, path, timeout=None):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    write_file = _write_private_file
+    remove_file = _remove_local_file
 
 
 class SimTransport(Transport):
@@ -205,14 +214,9 @@ class SimTransport(Transport):
         out = b"" if stdout_to is not None else stdout.getvalue()
         return outcome["code"], out, stderr.getvalue()
 
-    def write_file(self, path, data, timeout=None):
-        _write_private_file(path, data)
-
-    def remove_file(self, path, timeout=None):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    # The emulator runs on this machine: its host paths are local paths.
+    write_file = _write_private_file
+    remove_file = _remove_local_file
 
 
 def _pump_process(proc, argv, stdin, timeout, stdout_to):
@@ -315,14 +319,6 @@ class _CountingWriter:
 
     def isatty(self):
         return False
-
-
-def _write_private_file(path, data):
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 def _check_arg(arg):

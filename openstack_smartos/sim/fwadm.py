@@ -20,7 +20,6 @@ Written from the described behaviour, not from fwadm's source.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import io
 import ipaddress
 import json
@@ -445,22 +444,15 @@ def vm_matches(target: Target, vm: dict) -> bool:
 # The fwadm command
 # ---------------------------------------------------------------------------
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS fw_rules (
+register_schema("""CREATE TABLE IF NOT EXISTS fw_rules (
     seq  INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL
-)"""
-register_schema(_SCHEMA + ";")
+);""")
 
 
 def _db(host):
-    """The host's connection, with our table (also when it was opened before this
-    module was imported, e.g. by vmadm calling in with its own SimHost)."""
-    db = host.db
-    if getattr(host, "_fw_schema_ready", None) is not db:
-        db.execute(_SCHEMA)
-        host._fw_schema_ready = db
-    return db
+    return host.db
 
 USAGE = """Usage: fwadm [-j] [-v] <command> [options]
 
@@ -1025,19 +1017,9 @@ COMMANDS = {"add": cmd_add, "update": cmd_update, "delete": cmd_delete,
             "start": cmd_start, "stop": cmd_stop}
 
 
-def _load_vm_store():
-    """Import the VM store's module (and so register its tables) before this tool
-    opens the state database: vmstore imports it lazily, and a connection opened
-    earlier would not have its tables."""
-    try:
-        importlib.import_module("openstack_smartos.sim.vmadm.store")
-    except ImportError:
-        pass
-
 
 def main(ctx) -> int:
     args = list(ctx.args)
-    _load_vm_store()
     json_errors = "-j" in args or "--json" in args
     try:
         opts, operands = _parse_args(args)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import hashlib
-import importlib
 import json
 import re
 import time
@@ -384,19 +383,9 @@ def _format(value):
     return str(value)
 
 
-def _load_vm_store():
-    """Import the VM store's module (and so register its tables) before this tool
-    opens the state database: vmstore imports it lazily, and a connection opened
-    earlier would not have its tables."""
-    try:
-        importlib.import_module("openstack_smartos.sim.vmadm.store")
-    except ImportError:
-        pass
-
 
 def main(ctx) -> int:
     args = list(ctx.args)
-    _load_vm_store()
     opts = {"p": False, "j": False, "l": False, "q": False, "C": False}
     valued = {}
     operands = []

@@ -16,7 +16,6 @@ runs ``sysinfo -u``.
 
 from __future__ import annotations
 
-import importlib
 import re
 
 from openstack_smartos.sim import vmstore
@@ -306,19 +305,9 @@ COMMANDS = {"list": cmd_list, "exists": cmd_exists, "add": cmd_add,
             "update": cmd_update, "delete": cmd_delete, "vms": cmd_vms}
 
 
-def _load_vm_store():
-    """Import the VM store's module (and so register its tables) before this tool
-    opens the state database: vmstore imports it lazily, and a connection opened
-    earlier would not have its tables."""
-    try:
-        importlib.import_module("openstack_smartos.sim.vmadm.store")
-    except ImportError:
-        pass
-
 
 def main(ctx) -> int:
     args = ctx.args
-    _load_vm_store()
     if not args:
         raise _usage()
     if args[0] in ("-h", "-?", "--help", "help"):
