@@ -210,8 +210,16 @@ def diff_counters(before, after):
 def tool_wrappers(hostdir, bindir=None):
     """A directory with one script per tool running ``smartos-sim exec``.
 
-    Reuses DIR/sshd/bin when ``smartos-sim serve`` wrote it already.
+    Uses the emulator's own stand-ins (``sim.shims.write_shims``: DIR/bin)
+    when the emulator has them, else reuses DIR/sshd/bin when ``smartos-sim
+    serve`` wrote it, else writes equivalent scripts.
     """
+    try:
+        from openstack_smartos.sim import shims
+    except ImportError:
+        shims = None
+    if shims is not None and bindir is None:
+        return shims.write_shims(hostdir), "DIR/bin from sim.shims.write_shims"
     served = Path(hostdir) / "sshd" / "bin"
     if bindir is None and served.is_dir() and all((served / t).exists() for t in tools.TOOLS):
         return served, "reused DIR/sshd/bin (written by smartos-sim serve)"
@@ -288,3 +296,7 @@ class Served:
 
 def dumps(value):
     return json.dumps(value, sort_keys=True)
+
+
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)

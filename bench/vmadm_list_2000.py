@@ -77,7 +77,7 @@ def main():
                    "imgadm install")
 
         started = time.perf_counter()
-        expected = {}
+        expected, per_create = {}, []
         for index in range(count):
             vm_uuid = str(uuidlib.uuid4())
             payload = {"uuid": vm_uuid, "brand": "joyent", "image_uuid": manifest["uuid"],
@@ -85,12 +85,17 @@ def main():
             alias = alias_for(index)
             if alias is not None:
                 payload["alias"] = alias
+            one = time.perf_counter()
             _sim.check(_sim.run(hostdir, ["vmadm", "create"],
                                 stdin=json.dumps(payload).encode()), "vmadm create")
+            per_create.append(time.perf_counter() - one)
             expected[vm_uuid] = alias
         create_seconds = time.perf_counter() - started
         figures["create"] = {"seconds": round(create_seconds, 3),
-                             "per_vm_ms": round(create_seconds / count * 1000, 3)}
+                             "per_vm_ms": round(create_seconds / count * 1000, 3),
+                             # does one create get slower as the host fills up?
+                             "first_tenth": _common.summary(per_create[:count // 10]),
+                             "last_tenth": _common.summary(per_create[-(count // 10):])}
 
         # The emulator alone, output discarded (one warm-up run first).
         sink = _sim.DevNull()

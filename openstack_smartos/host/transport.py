@@ -249,14 +249,22 @@ def _pump_process(proc, argv, stdin, timeout, stdout_to):
                                 daemon=True)]
     for thread in threads:
         thread.start()
+    # Wait on the pipes, not with proc.wait(timeout): on Python 3.11 that
+    # polls with sleeps of up to 50 ms, a large share of a short command.
+    deadline = time.monotonic() + timeout
+    for thread in threads[1:]:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            proc.kill()
+            proc.wait()
+            raise errors.CommandTimeout(argv, timeout)
     try:
-        proc.wait(timeout)
+        proc.wait(max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         raise errors.CommandTimeout(argv, timeout)
-    for thread in threads:
-        thread.join()
+    threads[0].join()
     return proc.returncode, b"".join(out_chunks), b"".join(err_chunks)
 
 
