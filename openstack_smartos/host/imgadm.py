@@ -39,18 +39,25 @@ class Imgadm:
 
     def install(self, manifest: dict, data, pool: str | None = None,
                 timeout: float | None = None) -> None:
-        """Install an image, streaming its (compressed) file on stdin.
+        """Install an image from its manifest and (compressed) file.
 
-        imgadm takes the manifest as a path, so it is staged in /var/tmp
-        under a random name and removed afterwards, whatever happens.
+        imgadm takes both as paths and checks the file's size and sha1
+        against the manifest with stat and a first read, so the file is
+        streamed into a private staging file on the host first (the data
+        crosses the network once), then installed; both staged files are
+        removed afterwards, whatever happens.
         """
-        staged = f"{STAGING_DIR}/openstack-smartos-{secrets.token_hex(8)}.imgmanifest"
-        self._t.write_file(staged, json.dumps(manifest).encode())
+        token = secrets.token_hex(8)
+        staged_manifest = f"{STAGING_DIR}/openstack-smartos-{token}.imgmanifest"
+        staged_file = f"{STAGING_DIR}/openstack-smartos-{token}.imgfile"
         try:
-            self._run("install", "-q", "-m", staged, "-f", "/dev/stdin", pool=pool,
-                      stdin=data, timeout=timeout)
+            self._t.write_file(staged_manifest, json.dumps(manifest).encode())
+            self._t.write_file(staged_file, data, timeout=timeout)
+            self._run("install", "-q", "-m", staged_manifest, "-f", staged_file,
+                      pool=pool, timeout=timeout)
         finally:
-            self._t.remove_file(staged)
+            for path in (staged_file, staged_manifest):
+                self._t.remove_file(path)
 
     def import_image(self, uuid: str, source: str | None = None, pool: str | None = None,
                      timeout: float | None = None) -> None:

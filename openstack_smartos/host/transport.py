@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import dataclasses
 import io
 import os
@@ -113,8 +114,12 @@ class Transport(abc.ABC):
         """Return (exit_code, stdout_bytes, stderr_bytes)."""
 
     @abc.abstractmethod
-    def write_file(self, path: str, data: bytes, timeout=None):
-        """Create or replace a file on the host (for manifests and payloads)."""
+    def write_file(self, path: str, data, timeout=None):
+        """Create or replace a private file on the host.
+
+        ``data`` is bytes or a binary file object, streamed in chunks (image
+        files are staged this way).
+        """
 
     def remove_file(self, path: str, timeout=None):
         self.run(["rm", "-f", "--", path], timeout=timeout)
@@ -129,12 +134,23 @@ class Transport(abc.ABC):
         self.close()
 
 
-def _write_private_file(_transport, path, data, timeout=None):
+def _write_private_file(transport_, path, data, timeout=None):
+    """write_file for transports whose host paths are local paths."""
+    started = time.monotonic()
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    source = _CountingReader(data)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in source.chunks():
+                handle.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    transport_.stats.record(["write_file"], source.count, 0,
+                            time.monotonic() - started)
 
 
 def _remove_local_file(_transport, path, timeout=None):

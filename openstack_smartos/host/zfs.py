@@ -10,6 +10,8 @@ Failures raise the classes in ``openstack_smartos.host.errors``
 
 from __future__ import annotations
 
+import io
+
 from openstack_smartos.host import errors
 
 ZFS = "zfs"  # by name: PATH finds /usr/sbin/zfs on SmartOS
@@ -29,6 +31,9 @@ INT_PROPS = {"used", "available", "avail", "referenced", "refer", "quota", "refq
              "fragmentation", "frag", "expandsize", "checkpoint"}
 FLOAT_PROPS = {"compressratio", "refcompressratio", "dedupratio", "dedup"}
 SEND_TIMEOUT = 24 * 3600.0
+ZVOL_RDSK = "/dev/zvol/rdsk/"
+DD_BLOCK = 1 << 20
+SECTOR = 512
 POOL_COLUMNS = ("name", "size", "allocated", "free", "capacity", "health")
 
 
@@ -248,6 +253,69 @@ class Zfs:
 
     def abort_receive(self, name):
         self._run(["receive", "-A", _check_name(name)])
+
+    # -- volume contents (dd on the raw zvol device) ----------------------------------
+    def write_volume(self, dataset, stream, timeout=None) -> int:
+        """Write ``stream`` (bytes or a binary file object) at the start of a volume.
+
+        One ``dd of=/dev/zvol/rdsk/<volume>`` with the data on stdin. The raw
+        device takes whole sectors only, so the data is padded with zeros to
+        a multiple of 512 bytes; ``ibs``/``obs`` make dd reblock the short
+        reads of a pipe into whole 1 MiB writes. Writing past the volume's
+        size fails (``CommandError``, dd's "No space left on device"); a
+        missing volume raises ``NotFound``. Returns the bytes sent (padded).
+        ``timeout`` None: the transport's default; pass one sized for the data.
+        """
+        reader = _SectorPadded(stream)
+        self._dd([f"of={ZVOL_RDSK}{_check_name(dataset)}", f"ibs={DD_BLOCK}",
+                  f"obs={DD_BLOCK}"], stdin=reader, timeout=timeout)
+        return reader.count
+
+    def read_volume(self, dataset, out, timeout=None) -> None:
+        """Stream a volume's (or volume snapshot's) whole contents into ``out``
+        (a binary file object): ``dd if=/dev/zvol/rdsk/<dataset>`` on stdout."""
+        self._dd([f"if={ZVOL_RDSK}{_check_name(dataset)}", f"bs={DD_BLOCK}"],
+                 stdout_to=out, timeout=timeout)
+
+    def _dd(self, operands, **kwargs):
+        argv = ["dd", *operands]
+        result = self.transport.run(argv, check=False, **kwargs)
+        if result.exit_code != 0:
+            # dd prints its error, then the record counts: put the error last,
+            # where CommandError.message looks.
+            lines = result.stderr_text.splitlines()
+            stderr = "\n".join([l for l in lines if not l.startswith("dd: ")]
+                               + [l for l in lines if l.startswith("dd: ")])
+            if "open: No such file or directory" in stderr:
+                raise errors.NotFound(argv, result.exit_code, stderr, result.stdout)
+            raise errors.classify(argv, result.exit_code, stderr, result.stdout)
+        return result
+
+
+class _SectorPadded:
+    """A binary reader over bytes or a file object that pads its end with
+    zeros to a whole number of sectors, counting what it hands out."""
+
+    def __init__(self, source):
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(bytes(source))
+        self._source = source
+        self._padding = None
+        self.count = 0
+
+    def read(self, size=-1):
+        if size is None:
+            size = -1
+        if self._padding is None:
+            data = self._source.read(size)
+            if data:
+                self.count += len(data)
+                return data
+            self._padding = bytes(-self.count % SECTOR)   # end of the source
+        data = self._padding if size < 0 else self._padding[:size]
+        self._padding = self._padding[len(data):]
+        self.count += len(data)
+        return data
 
 
 class Zpool:

@@ -10,7 +10,9 @@ What the Glance image holds is said by its property ``smartos_image_type``:
 
 * ``zone-dataset`` / ``lx-dataset``: the data is an imgadm image file (a ZFS
   stream, gzip/bzip2/xz-compressed or not: detected from its magic bytes).
-  It is streamed to ``imgadm install`` as it is (1 host round trip).
+  It is streamed to ``imgadm install`` as it is: 1 round trip over sim://
+  and local://, 3 over ssh:// (the manifest is staged in /var/tmp and
+  removed), besides the first ``imgadm get``.
 * ``zvol`` or absent: a disk image (``disk_format`` raw or qcow2). qcow2 is
   checked with oslo.utils' format inspector (no backing file, no data file,
   nothing unsafe) and converted locally with ``qemu-img convert -O raw``.
@@ -28,8 +30,14 @@ What the Glance image holds is said by its property ``smartos_image_type``:
      stdin, the image file read on the host;
   5. ``vmadm delete <scratch>`` and removal of the two staged files.
 
-  That is 6 round trips over sim:// and 8 over ssh:// (where each staged
-  file removal is one more ``rm``), besides the first ``imgadm get``.
+  That is 5 round trips over sim:// and local://, 7 over ssh:// (where each
+  staged file removal is one more ``rm``), besides the first ``imgadm get``.
+
+``ensure`` of an installed image is one ``imgadm get``. Concurrent ``ensure``
+calls for one image on one host serialise on a process-wide lock keyed by
+(host URI, image id), shared by every ImageCache, so the image is
+downloaded and installed once; the waiters then find it with one more
+``imgadm get``.
 
 Installed manifests carry ``tags["openstack:managed_by"]`` (the deployment
 marker) and ``tags["openstack:glance_id"]``; ``cleanup`` only ever deletes
@@ -262,7 +270,9 @@ class ImageCache:
                                           f"{_describe(exc)}") from exc
 
     def _install(self, context, uuid):
-        undo = []            # host clean-up actions, run in reverse on failure
+        # (always, action): host clean-up, run in reverse order on failure;
+        # the ``always`` ones (scratch VM, staged files) also run on success.
+        undo = []
         local_dir = None
         try:
             meta = self.glance.show(context, uuid)
@@ -305,8 +315,8 @@ class ImageCache:
         """Glance -> local file; returns (sha1 hex, size), checks Glance's hashes."""
         hashes = {"sha1": hashlib.sha1()}
         algo, expected = meta.get("os_hash_algo"), meta.get("os_hash_value")
-        if algo and expected and algo in hashlib.algorithms_available and algo != "sha1":
-            hashes[algo] = hashlib.new(algo)
+        if algo and expected and algo in hashlib.algorithms_available:
+            hashes.setdefault(algo, hashlib.new(algo))
         if meta.get("checksum"):
             hashes["md5"] = hashlib.md5(usedforsecurity=False)
         with open(path, "wb") as handle:
@@ -317,8 +327,6 @@ class ImageCache:
             raise _Refused("the Glance image has no data")
         if algo and expected and algo in hashes and hashes[algo].hexdigest() != expected:
             raise _Refused(f"downloaded data does not match Glance's {algo} hash")
-        if algo == "sha1" and expected and hashes["sha1"].hexdigest() != expected:
-            raise _Refused("downloaded data does not match Glance's sha1 hash")
         if "md5" in hashes and hashes["md5"].hexdigest() != meta["checksum"]:
             raise _Refused("downloaded data does not match Glance's checksum (md5)")
         return hashes["sha1"].hexdigest(), writer.size

@@ -26,6 +26,7 @@ TOOLS = {
     "kstat": "openstack_smartos.sim.kstat",
     "fwadm": "openstack_smartos.sim.fwadm",
     "nictagadm": "openstack_smartos.sim.nictagadm",
+    "dd": "openstack_smartos.sim.dd",
 }
 
 
