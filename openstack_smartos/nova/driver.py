@@ -27,6 +27,7 @@ from nova.objects import fields as obj_fields
 from nova.virt import driver
 from nova.virt import event as virt_event
 from nova.virt import hardware
+from nova.virt import node as nova_node
 
 from openstack_smartos.host import SmartOSHost, errors as host_errors
 from openstack_smartos.nova import brands, conf as smartos_conf, images, metadata, payload
@@ -138,6 +139,7 @@ class SmartOSDriver(driver.ComputeDriver):
             raise exception.NovaException(
                 f"{CONF.smartos.host_uri} does not look like a SmartOS global zone "
                 f"(sysinfo System Type {info.get('System Type')!r})")
+        self._check_node_identity(info["UUID"])
         if info.get("Zpool") and info["Zpool"] != CONF.smartos.zpool:
             LOG.warning("The host's system pool is %s but [smartos]zpool is %s",
                         info["Zpool"], CONF.smartos.zpool)
@@ -151,6 +153,24 @@ class SmartOSDriver(driver.ComputeDriver):
             self._poller = threading.Thread(target=self._poll_states, args=(interval,),
                                             name="smartos-state-poller", daemon=True)
             self._poller.start()
+
+    @staticmethod
+    def _check_node_identity(host_uuid):
+        """Keep nova's local node identity file equal to the host's UUID.
+
+        nova-compute refuses a second start without <state_path>/compute_id;
+        nova writes it only when the driver lets nova pick the node uuid,
+        and ours is the SmartOS host's own. A file naming another host means
+        this nova-compute now points at a different SmartOS host: refuse.
+        """
+        recorded = nova_node.read_local_node_uuid()
+        if recorded is None:
+            nova_node.write_local_node_uuid(host_uuid)
+        elif recorded != host_uuid:
+            raise exception.InvalidConfiguration(
+                f"this nova-compute's node identity is {recorded}, but "
+                f"{CONF.smartos.host_uri} is SmartOS host {host_uuid}; a compute "
+                "service must keep driving the same host")
 
     def cleanup_host(self, host):
         self._stop_polling.set()

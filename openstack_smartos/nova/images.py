@@ -149,7 +149,8 @@ class ImageCache:
     host: a ``SmartOSHost``; conf_group: ``CONF.smartos`` (zpool,
     image_transfer_timeout, image_work_dir, deployment_marker);
     glance_api: ``nova.image.glance.API()`` by default (anything with
-    ``show(context, id)`` and ``download(context, id, data=fileobj)``);
+    ``get(context, id)`` and ``download(context, id, data=fileobj)``, as
+    ``nova.image.glance.API``);
     work_dir: local staging directory (default ``image_work_dir``).
     """
 
@@ -275,7 +276,7 @@ class ImageCache:
         undo = []
         local_dir = None
         try:
-            meta = self.glance.show(context, uuid)
+            meta = self.glance.get(context, uuid)
             kind = _image_kind(meta)
             os.makedirs(self.work_dir, exist_ok=True)
             local_dir = tempfile.mkdtemp(prefix=f"{uuid}.", dir=self.work_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import random
@@ -136,16 +137,34 @@ class SimHost:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # zfs space accounting propagates up the dataset tree by triggers
+            # that update their own table (see zfs._SPACE_SCHEMA).
+            conn.execute("PRAGMA recursive_triggers=ON")
             conn.row_factory = sqlite3.Row
             self._db = conn
             self._schemas_applied = 0
+            self._schema_digests = None
         # Modules register their tables when first imported, which may be
-        # after this connection opened: apply any new ones now.
+        # after this connection opened: apply any new ones now. Schemas this
+        # database already holds (by digest, see _apply_schema) are skipped.
         while self._schemas_applied < len(_SCHEMAS):
-            for statement in _statements(_SCHEMAS[self._schemas_applied]):
-                self._db.execute(statement)  # executescript would COMMIT
+            self._apply_schema(_SCHEMAS[self._schemas_applied])
             self._schemas_applied += 1
         return self._db
+
+    def _apply_schema(self, sql):
+        db = self._db
+        digest = hashlib.sha1(sql.encode()).hexdigest()
+        if self._schema_digests is None:
+            db.execute("CREATE TABLE IF NOT EXISTS sim_schemas (digest TEXT PRIMARY KEY)")
+            self._schema_digests = {row[0] for row in db.execute(
+                "SELECT digest FROM sim_schemas")}
+        if digest in self._schema_digests:
+            return
+        for statement in _statements(sql):
+            db.execute(statement)  # executescript would COMMIT
+        db.execute("INSERT OR IGNORE INTO sim_schemas (digest) VALUES (?)", (digest,))
+        self._schema_digests.add(digest)
 
     @contextlib.contextmanager
     def transaction(self):

@@ -309,7 +309,8 @@ class _ImageStream:
 
     A reader thread hashes (sha1) and decompresses the bytes as they arrive,
     so checksum and decompression overlap with the ZFS receive that consumes
-    this stream in the caller's thread (both release the GIL).
+    this stream in the caller's thread (both release the GIL). ``read_view``
+    hands out slices of the decompressed chunks without copying them.
     """
 
     def __init__(self, source, compression, cancel):
@@ -317,7 +318,8 @@ class _ImageStream:
         self.size = 0
         self._decomp = _Decompressor(compression)
         self._queue = queue.Queue(maxsize=8)
-        self._buffer = bytearray()
+        self._cur = b""         # the chunk being read, from offset _off
+        self._off = 0
         self._done = False
         self._cancel = cancel
         self._thread = threading.Thread(target=self._pump, args=(source,), daemon=True)
@@ -337,26 +339,59 @@ class _ImageStream:
             self._queue.put(exc)
         self._queue.put(None)
 
-    def read(self, size=-1):
-        while not self._done and (size < 0 or len(self._buffer) < size):
+    def _next(self) -> bool:
+        """Make the next non-empty chunk current; False at the end."""
+        while not self._done:
             item = self._queue.get()
             if item is None:
                 self._done = True
             elif isinstance(item, BaseException):
                 self._done = True
                 raise item
+            elif item:
+                self._cur, self._off = item, 0
+                return True
+        return False
+
+    def read_view(self, size):
+        """Exactly ``size`` bytes (fewer only at the end): bytes or a memoryview."""
+        cur, off = self._cur, self._off
+        avail = len(cur) - off
+        if avail >= size:
+            self._off = off + size
+            if off == 0 and size == len(cur):
+                return cur
+            return memoryview(cur)[off:off + size]
+        parts = [memoryview(cur)[off:]] if avail else []
+        need = size - avail
+        self._cur, self._off = b"", 0
+        while need > 0 and self._next():
+            cur = self._cur
+            if len(cur) > need:
+                parts.append(memoryview(cur)[:need])
+                self._off = need
+                need = 0
             else:
-                self._buffer += item
-        if size < 0 or size >= len(self._buffer):
-            data, self._buffer = bytes(self._buffer), bytearray()
-        else:
-            data = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return data
+                parts.append(cur)
+                need -= len(cur)
+                self._cur = b""
+        return b"".join(parts)
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            parts = [memoryview(self._cur)[self._off:]]
+            self._cur, self._off = b"", 0
+            while self._next():
+                parts.append(self._cur)
+                self._cur = b""
+            return b"".join(parts)
+        data = self.read_view(size)
+        return data if isinstance(data, bytes) else bytes(data)
 
     def drain(self):
-        while self.read(_CHUNK):
-            pass
+        self._cur, self._off = b"", 0
+        while self._next():
+            self._cur = b""
 
 
 def install_image(ctx, manifest, source_stream, zpool, source_url=None, quiet=False):

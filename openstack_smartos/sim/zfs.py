@@ -78,14 +78,20 @@ mounted, origin, guid, createtxg, written, userrefs (snapshots), clones
 snapshot_limit, filesystem_limit ("none" or a number), devices, encryption,
 plus user props ("module:name").
 
-STREAM FORMAT. 8-byte magic b"SIMZFS\\x00\\x01", u32 big-endian length, a
-JSON descriptor (toname, toguid, fromname, fromguid, flags, datasets with
-their snapshots guids and props, resume position). Then records, each
+STREAM FORMAT (version 2). 8-byte magic b"SIMZFS\\x00\\x02", u32 big-endian
+length, a JSON descriptor (toname, toguid, fromname, fromguid, flags, datasets
+with their snapshots guids and props, resume position). Then records, each
 ``type(1) | u32 length | payload | u32 crc32(type+length+payload)``:
 S (section begin, JSON: dataset, snapshot, guid, fromguid, creation, type,
 volsize), F (u16 path length, path, i64 size; -1 = deleted), B (u16 path
 length, path, u64 block index, data; empty data = hole), E (u64 records in
-the section), and finally Z (sha256 of every byte before the Z record).
+the section), and finally Z (u32: the stream chain, a running crc32 over the
+magic, length and descriptor bytes followed by the 4 crc bytes of every record
+before Z, in order). Each record's own crc covers its bytes; the chain covers
+the header and the sequence of records (a dropped, repeated or reordered
+record fails it); a stream that ends before Z is truncated. ``receive`` also
+accepts version 1 streams (magic b"SIMZFS\\x00\\x01"), whose Z record holds
+the sha256 of every byte before it.
 """
 
 from __future__ import annotations
@@ -106,7 +112,8 @@ import zlib
 from openstack_smartos.sim.host import register_schema
 
 BLOCK = 128 * 1024
-MAGIC = b"SIMZFS\x00\x01"
+MAGIC = b"SIMZFS\x00\x02"
+MAGIC_V1 = b"SIMZFS\x00\x01"
 _ZERO = bytes(BLOCK)
 _COMPACT_MIN = 8 << 20
 
@@ -150,6 +157,73 @@ CREATE TABLE IF NOT EXISTS zfs_partial (
   target TEXT PRIMARY KEY, ds INTEGER, state TEXT NOT NULL);
 """
 register_schema(_SCHEMA)
+
+# Space accounting, kept up to date by triggers so that "used"/"available" of
+# one dataset (and the pool's total) cost O(depth) instead of a walk over every
+# dataset. One row per dataset: w/s = SUM(written)/SUM(shadowed) of the layers
+# it owns, refres/res = its refreservation/reservation, child = usedbychildren
+# (the sum over its children of max(used, reservation)). A dataset's
+# used = w + child + max(0, refres - (w - s)); what it charges its parent is
+# max(used, res). Changes propagate to the parent row, recursively (the host
+# connection enables recursive_triggers). Rows of a host created before this
+# table existed are rebuilt on first mutation (Pool._ensure_space).
+_CHARGE = "max({t}.w + {t}.child + max(0, {t}.refres - {t}.w + {t}.s), {t}.res)"
+_SPACE_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS zfs_space (
+  ds INTEGER PRIMARY KEY, parent INTEGER,
+  w INTEGER NOT NULL DEFAULT 0, s INTEGER NOT NULL DEFAULT 0,
+  refres INTEGER NOT NULL DEFAULT 0, res INTEGER NOT NULL DEFAULT 0,
+  child INTEGER NOT NULL DEFAULT 0);
+CREATE TRIGGER IF NOT EXISTS zfs_space_ds_ins AFTER INSERT ON zfs_datasets BEGIN
+  INSERT OR REPLACE INTO zfs_space (ds, parent, refres, res) VALUES (NEW.id,
+    (SELECT id FROM zfs_datasets
+     WHERE name = rtrim(rtrim(NEW.name, replace(NEW.name, '/', '')), '/')),
+    COALESCE(json_extract(NEW.props, '$.refreservation'), 0),
+    COALESCE(json_extract(NEW.props, '$.reservation'), 0));
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_ds_props AFTER UPDATE OF props ON zfs_datasets BEGIN
+  UPDATE zfs_space SET refres = COALESCE(json_extract(NEW.props, '$.refreservation'), 0),
+    res = COALESCE(json_extract(NEW.props, '$.reservation'), 0) WHERE ds = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_ds_del AFTER DELETE ON zfs_datasets BEGIN
+  DELETE FROM zfs_space WHERE ds = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_layer_ins AFTER INSERT ON zfs_layers
+WHEN NEW.written != 0 OR NEW.shadowed != 0 BEGIN
+  UPDATE zfs_space SET w = w + NEW.written, s = s + NEW.shadowed WHERE ds = NEW.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_layer_del AFTER DELETE ON zfs_layers
+WHEN OLD.written != 0 OR OLD.shadowed != 0 BEGIN
+  UPDATE zfs_space SET w = w - OLD.written, s = s - OLD.shadowed WHERE ds = OLD.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_layer_upd
+AFTER UPDATE OF written, shadowed, owner ON zfs_layers
+WHEN OLD.written != NEW.written OR OLD.shadowed != NEW.shadowed
+  OR OLD.owner IS NOT NEW.owner BEGIN
+  UPDATE zfs_space SET w = w - OLD.written, s = s - OLD.shadowed WHERE ds = OLD.owner;
+  UPDATE zfs_space SET w = w + NEW.written, s = s + NEW.shadowed WHERE ds = NEW.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_ins AFTER INSERT ON zfs_space
+WHEN NEW.parent IS NOT NULL BEGIN
+  UPDATE zfs_space SET child = child + {_CHARGE.format(t="NEW")} WHERE ds = NEW.parent;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_del AFTER DELETE ON zfs_space
+WHEN OLD.parent IS NOT NULL BEGIN
+  UPDATE zfs_space SET child = child - {_CHARGE.format(t="OLD")} WHERE ds = OLD.parent;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_upd AFTER UPDATE ON zfs_space
+WHEN OLD.parent IS NEW.parent AND {_CHARGE.format(t="OLD")} != {_CHARGE.format(t="NEW")}
+BEGIN
+  UPDATE zfs_space SET child = child + {_CHARGE.format(t="NEW")} - {_CHARGE.format(t="OLD")}
+  WHERE ds = NEW.parent;
+END;
+CREATE TRIGGER IF NOT EXISTS zfs_space_move AFTER UPDATE OF parent ON zfs_space
+WHEN OLD.parent IS NOT NEW.parent BEGIN
+  UPDATE zfs_space SET child = child - {_CHARGE.format(t="OLD")} WHERE ds = OLD.parent;
+  UPDATE zfs_space SET child = child + {_CHARGE.format(t="NEW")} WHERE ds = NEW.parent;
+END;
+"""
+register_schema(_SPACE_SCHEMA)
 
 
 class ZFSError(Exception):
@@ -272,7 +346,9 @@ def _norm_path(path: str) -> str:
 
 
 def _is_zero(data) -> bool:
-    return data == (_ZERO if len(data) == len(_ZERO) else _ZERO[:len(data)])
+    # startswith compares any bytes-like object with memcmp (memoryview ==
+    # bytes compares item by item).
+    return len(data) <= BLOCK and _ZERO.startswith(data)
 
 
 def _hash(data) -> bytes:
@@ -288,7 +364,8 @@ class Pool:
         self.host = host
         self.name = host.zpool
         self._readers = {}
-        self._pack = None      # [name, fd, size] of the session's pack
+        self._pack = None      # [name, fd, size, bytes not yet in zfs_packs] of the session's pack
+        self._space_ok = False  # zfs_space known to be complete (see _ensure_space)
 
     # -- plumbing ---------------------------------------------------------------
     @property
@@ -310,6 +387,7 @@ class Pool:
         try:
             with self.host.locked():
                 try:
+                    self._ensure_space()
                     yield self.db
                 finally:
                     self._close_pack()
@@ -334,6 +412,16 @@ class Pool:
                 return None
             digest = _hash(data)
         db = self.db
+        pack = self._pack
+        if pack is not None:
+            # A pack is open: try the insert first (one statement for a new block).
+            if db.execute("INSERT OR IGNORE INTO zfs_store (hash, pack, offset, length, "
+                          "refs) VALUES (?, ?, ?, ?, 1)",
+                          (digest, pack[0], pack[2], len(data))).rowcount:
+                self._write_pack(data)
+                return digest
+            db.execute("UPDATE zfs_store SET refs = refs + 1 WHERE hash=?", (digest,))
+            return digest
         if db.execute("UPDATE zfs_store SET refs = refs + 1 WHERE hash=?",
                       (digest,)).rowcount:
             return digest
@@ -351,21 +439,39 @@ class Pool:
             fd = os.open(self._packdir() / f"{name}.pack",
                          os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             db.execute("INSERT INTO zfs_packs (name, size, live) VALUES (?, 0, 0)", (name,))
-            self._pack = [name, fd, 0]
-        name, fd, offset = self._pack
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        self._pack[2] += len(data)
+            self._pack = [name, fd, 0, 0]
+        pack = self._pack
         db.execute("INSERT INTO zfs_store (hash, pack, offset, length, refs) "
-                   "VALUES (?, ?, ?, ?, 1)", (digest, name, offset, len(data)))
-        db.execute("UPDATE zfs_packs SET size = size + ?, live = live + ? WHERE name=?",
-                   (len(data), len(data), name))
+                   "VALUES (?, ?, ?, ?, 1)", (digest, pack[0], pack[2], len(data)))
+        self._write_pack(data)
+
+    def _write_pack(self, data):
+        """Append data to the open pack (its zfs_store row is the caller's)."""
+        pack = self._pack
+        fd = pack[1]
+        written = os.write(fd, data)
+        if written < len(data):
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view):]
+        pack[2] += len(data)
+        pack[3] += len(data)
+
+    def _flush_pack(self):
+        """Add the bytes appended since the last flush to the pack's row."""
+        pack = self._pack
+        if pack is not None and pack[3]:
+            self.db.execute("UPDATE zfs_packs SET size = size + ?, live = live + ? "
+                            "WHERE name=?", (pack[3], pack[3], pack[0]))
+            pack[3] = 0
 
     def _close_pack(self):
         if self._pack is not None:
-            os.close(self._pack[1])
-            self._pack = None
+            try:
+                self._flush_pack()
+            finally:
+                os.close(self._pack[1])
+                self._pack = None
 
     def _unref(self, digest):
         if digest is None:
@@ -815,7 +921,39 @@ class Pool:
                             (json.dumps(props), row["id"]))
 
     # -- accounting -----------------------------------------------------------------
-    def _space(self) -> dict:
+    def _space_ready(self) -> bool:
+        if self._space_ok:
+            return True
+        db = self.db
+        ready = db.execute("SELECT 1 FROM zfs_meta WHERE key='space'").fetchone() is not None
+        # Remember it only once committed: a rebuild in a transaction that
+        # rolls back leaves the table as it was.
+        self._space_ok = ready and not db.in_transaction
+        return ready
+
+    def _ensure_space(self):
+        """Rebuild zfs_space from scratch if this host predates it (under the lock)."""
+        if self._space_ready():
+            return
+        db = self.db
+        full = self._space_full()["ds"]
+        db.execute("DELETE FROM zfs_space")
+        ids = {name: entry["id"] for name, entry in full.items()}
+        # Parents first, with child = 0: the insert trigger adds each row's
+        # charge to its parent, the update trigger carries it further up.
+        for name in sorted(full, key=lambda n: n.count("/")):
+            entry = full[name]
+            written = entry["usedbydataset"] + entry["usedbysnapshots"]
+            db.execute("INSERT INTO zfs_space (ds, parent, w, s, refres, res, child) "
+                       "VALUES (?,?,?,?,?,?,0)",
+                       (entry["id"], ids.get(_parent(name)), written,
+                        entry["usedbysnapshots"], entry["refreservation"],
+                        entry["reservation"]))
+        db.execute("INSERT OR REPLACE INTO zfs_meta (key, value) VALUES ('space', 1)")
+
+    def _space_full(self) -> dict:
+        """Space accounting of every dataset, computed from the layers and props
+        (what zfs_space holds incrementally; used for a host that predates it)."""
         db = self.db
         own = {row[0]: (row[1], row[2]) for row in db.execute(
             "SELECT owner, SUM(written), SUM(shadowed) FROM zfs_layers GROUP BY owner")}
@@ -833,7 +971,7 @@ class Pool:
                 "usedbychildren": 0, "usedbyrefreservation": max(0, refres - ubd),
                 "referenced": row["refer"], "written": row["written"],
                 "quota": props.get("quota", 0), "refquota": props.get("refquota", 0),
-                "reservation": props.get("reservation", 0)}
+                "reservation": props.get("reservation", 0), "refreservation": refres}
         for name in sorted(info, key=lambda n: -n.count("/")):
             entry = info[name]
             entry["used"] = (entry["usedbydataset"] + entry["usedbysnapshots"]
@@ -844,6 +982,22 @@ class Pool:
         root = info.get(self.name)
         pool_used = max(root["used"], root["reservation"]) if root else 0
         return {"ds": info, "pool_used": pool_used}
+
+    def _space(self, root=None) -> dict:
+        """{"ds": name -> accounting entry, "pool_used": bytes}.
+
+        Entries are fetched per dataset on first access (O(1) each); with
+        ``root`` the entries of that subtree are fetched in one query.
+        """
+        if not self._space_ready():
+            return self._space_full()
+        info = _SpaceInfo(self)
+        if root is not None:
+            info.prefetch(root)
+        row = self.db.execute(
+            f"SELECT {_CHARGE.format(t='sp')} FROM zfs_space sp "
+            "JOIN zfs_datasets d ON d.id = sp.ds WHERE d.name=?", (self.name,)).fetchone()
+        return {"ds": info, "pool_used": row[0] if row else 0}
 
     def _available(self, name, space) -> int:
         info = space["ds"]
@@ -869,6 +1023,7 @@ class Pool:
         return avail, avail < pool_room
 
     def pool_stats(self) -> dict:
+        self._flush_pack()
         alloc = self.db.execute("SELECT COALESCE(SUM(live), 0) FROM zfs_packs").fetchone()[0]
         size = self.size
         return {"name": self.name, "size": size, "alloc": alloc, "free": size - alloc,
@@ -1059,10 +1214,10 @@ class Pool:
 
     def list(self, root=None, types=("filesystem", "volume"), recursive=True, depth=None):
         types = set(types)
-        space = self._space()
         if root is not None and "@" in root:
             return [self._snap_view(self._snap(root))[0]]
         root = root or self.name
+        space = self._space(root=root if (recursive or depth) else None)
         top = self._ds(root)
         base_depth = root.count("/")
         rows = [top] + (self._descendants(root) if recursive or depth else [])
@@ -1364,6 +1519,10 @@ class Pool:
             for drow in rows:
                 db.execute("UPDATE zfs_datasets SET name=? WHERE id=?",
                            (new + drow["name"][len(old):], drow["id"]))
+            parent = db.execute("SELECT id FROM zfs_datasets WHERE name=?",
+                                (_parent(new),)).fetchone()
+            db.execute("UPDATE zfs_space SET parent=? WHERE ds=?",
+                       (parent[0] if parent else None, row["id"]))
             for prow in db.execute("SELECT target FROM zfs_partial").fetchall():
                 target = prow[0]
                 if target == old or target.startswith(old + "/"):
@@ -1716,8 +1875,9 @@ class Pool:
             magic = reader.read(len(MAGIC))
         except _StreamBroken:
             raise ZFSError("cannot receive: failed to read from stream") from None
-        if magic != MAGIC:
+        if magic not in (MAGIC, MAGIC_V1):
             raise ZFSError("cannot receive: invalid stream (bad magic number)")
+        reader.start(magic)
         try:
             length = struct.unpack(">I", reader.read(4))[0]
             desc = json.loads(reader.read(length))
@@ -1771,6 +1931,47 @@ class Pool:
 
 
 # -- helpers ------------------------------------------------------------------------
+
+_SPACE_COLUMNS = (
+    "SELECT d.id, d.name, l.refer, l.written AS top, sp.w, sp.s, sp.refres, sp.res, "
+    "sp.child, COALESCE(json_extract(d.props, '$.quota'), 0) AS quota, "
+    "COALESCE(json_extract(d.props, '$.refquota'), 0) AS refquota "
+    "FROM zfs_datasets d JOIN zfs_space sp ON sp.ds = d.id "
+    "JOIN zfs_layers l ON l.id = d.layer ")
+
+
+class _SpaceInfo(dict):
+    """name -> accounting entry, read from zfs_space when first asked for."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.db = pool.db
+
+    def __missing__(self, name):
+        row = self.db.execute(_SPACE_COLUMNS + "WHERE d.name=?", (name,)).fetchone()
+        if row is None:
+            raise KeyError(name)
+        entry = self[name] = _space_entry(row)
+        return entry
+
+    def prefetch(self, root):
+        for row in self.db.execute(
+                _SPACE_COLUMNS + "WHERE d.name=? OR d.name LIKE ? ESCAPE '\\'",
+                (root, _like_prefix(root + "/"))):
+            self[row["name"]] = _space_entry(row)
+
+
+def _space_entry(row) -> dict:
+    written, shadowed, refres = row["w"], row["s"], row["refres"]
+    ubd = written - shadowed
+    urefres = max(0, refres - ubd)
+    return {"id": row["id"], "usedbydataset": ubd, "usedbysnapshots": shadowed,
+            "usedbychildren": row["child"], "usedbyrefreservation": urefres,
+            "referenced": row["refer"], "written": row["top"], "quota": row["quota"],
+            "refquota": row["refquota"], "reservation": row["res"],
+            "refreservation": refres,
+            "used": ubd + shadowed + row["child"] + urefres}
+
 
 def _marks(items) -> str:
     return ",".join("?" * len(items)) or "NULL"
@@ -1882,6 +2083,7 @@ class _Mutator:
         self.shadow = {}
         self.error = error
         self.receive_kind = receive_kind
+        self.known = None      # (path, idx) -> entry, when the caller knows every entry
         self.limit = None
         if budget:
             self.limit, self.by_quota = pool._budget(self.name)
@@ -1913,6 +2115,8 @@ class _Mutator:
                 self.shadow[layer] = self.shadow.get(layer, 0) + old_size
         self.db.execute("INSERT OR REPLACE INTO zfs_bmap (layer, path, idx, hash, size) "
                         "VALUES (?,?,?,?,?)", (self.top, path, idx, digest, size))
+        if self.known is not None:
+            self.known[(path, idx)] = (self.top, digest, size)
         self.d_written += size
         self.d_refer += size
         if self.limit is not None and self.d_written > 0 and self.d_written > self.limit:
@@ -1965,66 +2169,103 @@ class _StreamOut:
         self.out = out
         self.dry = out is None
         self.count = 0
-        self.sha = hashlib.sha256()
+        self.chain = 0          # see STREAM FORMAT
 
     def _raw(self, data):
         if not self.dry:
             self.out.write(data)
-            self.sha.update(data)
         self.count += len(data)
 
     def header(self, desc):
         body = json.dumps(desc, sort_keys=True).encode()
-        self._raw(MAGIC + struct.pack(">I", len(body)) + body)
+        head = MAGIC + struct.pack(">I", len(body)) + body
+        self.chain = zlib.crc32(head)
+        self._raw(head)
 
     def record(self, kind, payload):
         head = kind + struct.pack(">I", len(payload))
-        crc = zlib.crc32(payload, zlib.crc32(head))
-        self._raw(head + payload + struct.pack(">I", crc))
+        tail = struct.pack(">I", zlib.crc32(payload, zlib.crc32(head)))
+        if not self.dry:
+            self.chain = zlib.crc32(tail, self.chain)
+        self._raw(head + payload + tail)
 
     def skip_record(self, payload_len):
         self.count += 9 + payload_len
 
     def finish(self):
-        digest = self.sha.digest() if not self.dry else bytes(32)
-        self.record(b"Z", digest)
+        self.record(b"Z", struct.pack(">I", self.chain))
         if not self.dry and hasattr(self.out, "flush"):
             self.out.flush()
 
 
 class _StreamIn:
+    """Reads a stream: ``read`` for the header, then ``record`` per record.
+
+    A source with ``read_view(size)`` (exactly ``size`` bytes unless at the
+    end, as bytes or a memoryview) hands record payloads over without a copy.
+    """
+
     def __init__(self, stream):
         self.stream = stream
-        self.sha = hashlib.sha256()
+        self._view = getattr(stream, "read_view", None)
+        self.sha = None         # version 1: sha256 of every byte read
+        self.chain = 0          # version 2: see STREAM FORMAT
         self.count = 0
+        self._header = []
 
-    def read(self, size):
-        chunks = []
-        need = size
-        while need > 0:
-            chunk = self.stream.read(need)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            need -= len(chunk)
-        data = b"".join(chunks)
+    def start(self, magic):
+        """Set the stream version from the magic (already read)."""
+        header = b"".join(self._header)
+        if magic == MAGIC_V1:
+            self.sha = hashlib.sha256(header)
+        else:
+            self.chain = zlib.crc32(header)
+        self._header = None
+
+    def _take(self, size, view=False):
+        if view and self._view is not None:
+            data = self._view(size)
+        else:
+            chunks = []
+            need = size
+            while need > 0:
+                chunk = self.stream.read(need)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                need -= len(chunk)
+            data = b"".join(chunks)
         if len(data) != size:
             raise _StreamBroken("truncated")
-        self.sha.update(data)
+        if self.sha is not None:
+            self.sha.update(data)
         self.count += size
         return data
 
+    def read(self, size):
+        data = self._take(size)
+        if self._header is not None:
+            self._header.append(data)
+        elif self.sha is None:
+            self.chain = zlib.crc32(data, self.chain)
+        return data
+
     def record(self):
-        """(kind, payload, digest of every byte before this record)."""
-        before = self.sha.copy().digest()
-        head = self.read(5)
+        """(kind, payload, what the Z record must hold if this is it)."""
+        if self.sha is not None:
+            before = self.sha.copy().digest()
+        else:
+            before = struct.pack(">I", self.chain)
+        head = self._take(5)
         kind, length = head[:1], struct.unpack(">I", head[1:])[0]
         if kind not in b"SFBEZ" or length > (BLOCK + 70000):
             raise _StreamBroken("bad record")
-        payload = self.read(length)
-        crc = struct.unpack(">I", self.read(4))[0]
-        if zlib.crc32(payload, zlib.crc32(head)) != crc:
+        payload = self._take(length, view=True)
+        tail = self._take(4)
+        if zlib.crc32(payload, zlib.crc32(head)) != struct.unpack(">I", tail)[0]:
             raise _StreamBroken("checksum")
+        if self.sha is None:
+            self.chain = zlib.crc32(tail, self.chain)
         return kind, payload, before
 
 
@@ -2118,20 +2359,21 @@ class _Receiver:
                 raise ZFSError(f"cannot receive incremental stream: destination "
                                f"'{self.target}' does not exist")
         while True:
+            # payload may be a memoryview (see _StreamIn.record)
             kind, payload, before = self.reader.record()
             if kind == b"S":
-                self.begin(json.loads(payload))
+                self.begin(json.loads(bytes(payload)))
             elif kind == b"F":
                 self._need_section()
-                (plen,) = struct.unpack(">H", payload[:2])
-                path = payload[2:2 + plen].decode("utf-8", "surrogateescape")
-                (size,) = struct.unpack(">q", payload[2 + plen:10 + plen])
+                (plen,) = struct.unpack_from(">H", payload)
+                path = bytes(payload[2:2 + plen]).decode("utf-8", "surrogateescape")
+                (size,) = struct.unpack_from(">q", payload, 2 + plen)
                 self.apply_file(path, size)
             elif kind == b"B":
                 self._need_section()
-                (plen,) = struct.unpack(">H", payload[:2])
-                path = payload[2:2 + plen].decode("utf-8", "surrogateescape")
-                (idx,) = struct.unpack(">Q", payload[2 + plen:10 + plen])
+                (plen,) = struct.unpack_from(">H", payload)
+                path = bytes(payload[2:2 + plen]).decode("utf-8", "surrogateescape")
+                (idx,) = struct.unpack_from(">Q", payload, 2 + plen)
                 data = payload[10 + plen:]
                 self.mut.put(path, idx, data, self._prev(path, idx))
                 self.records += 1
@@ -2139,7 +2381,7 @@ class _Receiver:
                 self._need_section()
                 self.end()
             elif kind == b"Z":
-                if payload != before:
+                if bytes(payload) != before:
                     raise ZFSError(f"cannot receive {self.kind} stream: checksum mismatch "
                                    "or incomplete stream")
                 break
@@ -2153,6 +2395,8 @@ class _Receiver:
             raise _StreamBroken("record outside a section")
 
     def _prev(self, path, idx):
+        if self.mut.known is not None:
+            return self.mut.known.get((path, idx))
         return _visible(self.db, self.mut.chain, path, idx, idx).get(idx)
 
     def begin(self, head):
@@ -2223,6 +2467,10 @@ class _Receiver:
             row = pool._ds(name)
         self.cur_row = row
         self.mut = _Mutator(pool, row, receive_kind=kind)
+        if self.new_ds and head.get("resumed") is None and self.mut.chain == [row["layer"]]:
+            # A new dataset's only layer starts empty: every block entry it
+            # gets comes through this mutator, which tracks them.
+            self.mut.known = {}
 
     def _snapname(self, head):
         if self.target_snap and not head["ds"] and not self.desc.get("replicate") \

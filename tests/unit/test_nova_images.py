@@ -58,13 +58,13 @@ class FakeGlance:
             self._imagedata[image_id] = data.read()
         return copy.deepcopy(meta)
 
-    def show(self, context, image_id, include_locations=False, show_deleted=True):
+    def get(self, context, image_id, include_locations=False, show_deleted=True):
         if image_id not in self.images:
             raise LookupError(f"image {image_id} not found")
         return copy.deepcopy(self.images[image_id])
 
     def download(self, context, image_id, data=None, dst_path=None, trusted_certs=None):
-        self.show(context, image_id)
+        self.get(context, image_id)
         self.downloads += 1
         if self.fail_download:
             raise self.fail_download

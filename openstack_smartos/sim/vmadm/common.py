@@ -159,17 +159,21 @@ def random_mac() -> str:
 
 
 def host_env(host, pool, rows=None, exclude=None) -> payloads.Env:
-    rows = store.load_all(host) if rows is None else rows
-    macs, ips = {}, {}
-    for row in rows:
-        if row.uuid == exclude:
-            continue
-        for nic in row.cfg.get("nics", ()):
-            if nic.get("mac"):
-                macs[nic["mac"]] = row.uuid
-            for ip in nic.get("ips", ()):
-                if ip not in ("dhcp", "addrconf"):
-                    ips[(nic.get("nic_tag"), nic.get("vlan_id", 0), ip.split("/")[0])] = row.uuid
+    if rows is None and store.addr_index_ready(host):
+        # Targeted lookups in the address index instead of loading every VM.
+        macs = store.MacsInUse(host, exclude)
+        ips = store.IpsInUse(host, exclude)
+    else:
+        rows = store.load_all(host) if rows is None else rows
+        macs, ips = {}, {}
+        for row in rows:
+            if row.uuid == exclude:
+                continue
+            row_macs, row_ips = store.nic_keys(row.cfg)
+            for mac in row_macs:
+                macs[mac] = row.uuid
+            for key in row_ips:
+                ips[key] = row.uuid
     return payloads.Env(zpool=host.zpool, pools=(host.zpool,), nic_tags=nic_tags(host),
                         image=image_lookup(host, pool), macs_in_use=macs, ips_in_use=ips,
                         new_uuid=lambda: str(uuidlib.uuid4()), new_mac=random_mac,

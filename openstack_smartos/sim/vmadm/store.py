@@ -30,6 +30,17 @@ CREATE TABLE IF NOT EXISTS vmadm_counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS vmadm_addrs (
+    uuid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vmadm_addrs_value ON vmadm_addrs (kind, value);
+CREATE INDEX IF NOT EXISTS vmadm_addrs_uuid ON vmadm_addrs (uuid);
+CREATE TABLE IF NOT EXISTS vmadm_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """)
 
 COUNTER_START = {"zoneid": 1, "zonedid": 1, "pid": 4001, "seq": 1}
@@ -76,6 +87,7 @@ def _row(row) -> Row:
 def insert(host, cfg: dict, rt: dict):
     host.db.execute("INSERT INTO vmadm_vms (uuid, seq, config, runtime) VALUES (?, ?, ?, ?)",
                     (cfg["uuid"], counter(host, "seq"), json.dumps(cfg), json.dumps(rt)))
+    _index_addrs(host, cfg["uuid"], cfg)
 
 
 def save(host, row: Row, *, touch=True):
@@ -83,10 +95,136 @@ def save(host, row: Row, *, touch=True):
         row.rt["last_modified"] = state.iso()
     host.db.execute("UPDATE vmadm_vms SET config = ?, runtime = ? WHERE uuid = ?",
                     (json.dumps(row.cfg), json.dumps(row.rt), row.uuid))
+    _index_addrs(host, row.uuid, row.cfg)
 
 
 def delete(host, uuid):
     host.db.execute("DELETE FROM vmadm_vms WHERE uuid = ?", (uuid,))
+    host.db.execute("DELETE FROM vmadm_addrs WHERE uuid = ?", (uuid,))
+
+
+# -- MAC / IP index -------------------------------------------------------------------
+# vmadm_addrs maps each VM's MACs and IP addresses (without prefix length) to
+# its uuid, so create/update/receive can check for conflicts without loading
+# every VM. Lookups treat index hits as candidates and confirm them against the
+# VM's config with the same key derivation as ``nic_keys``.
+def nic_keys(cfg):
+    """(macs, ip keys) a VM holds: ip keys are (nic_tag, vlan_id, address)."""
+    macs, ips = [], []
+    for nic in cfg.get("nics", ()):
+        if nic.get("mac"):
+            macs.append(nic["mac"])
+        for ip in nic.get("ips", ()):
+            if ip not in ("dhcp", "addrconf"):
+                ips.append((nic.get("nic_tag"), nic.get("vlan_id", 0), ip.split("/")[0]))
+    return macs, ips
+
+
+def _addr_rows(uuid, cfg):
+    """Index rows for a VM; tolerant of odd values (lookups confirm hits)."""
+    rows = set()
+    nics = cfg.get("nics")
+    for nic in nics if isinstance(nics, list) else ():
+        if not isinstance(nic, dict):
+            continue
+        if nic.get("mac") and isinstance(nic["mac"], str):
+            rows.add((uuid, "mac", nic["mac"]))
+        ips = nic.get("ips")
+        for ip in ips if isinstance(ips, list) else ():
+            if isinstance(ip, str) and ip not in ("dhcp", "addrconf"):
+                rows.add((uuid, "ip", ip.split("/")[0]))
+    return rows
+
+
+def _index_addrs(host, uuid, cfg):
+    db = host.db
+    db.execute("DELETE FROM vmadm_addrs WHERE uuid = ?", (uuid,))
+    rows = _addr_rows(uuid, cfg)
+    if rows:
+        db.executemany("INSERT INTO vmadm_addrs (uuid, kind, value) VALUES (?, ?, ?)", rows)
+
+
+def addr_index_ready(host) -> bool:
+    """Whether vmadm_addrs covers every VM; built here when the lock is held."""
+    db = host.db
+    if db.execute("SELECT 1 FROM vmadm_meta WHERE key = 'addrs'").fetchone():
+        return True
+    if not host._lock_depth:
+        return False
+    db.execute("DELETE FROM vmadm_addrs")
+    for row in load_all(host):
+        rows = _addr_rows(row.uuid, row.cfg)
+        if rows:
+            db.executemany("INSERT INTO vmadm_addrs (uuid, kind, value) VALUES (?, ?, ?)",
+                           rows)
+    db.execute("INSERT OR REPLACE INTO vmadm_meta (key, value) VALUES ('addrs', 1)")
+    return True
+
+
+class _InUse:
+    """``key in self``: whether a VM other than ``exclude`` holds the key."""
+
+    kind = ""
+
+    def __init__(self, host, exclude=None):
+        self.host = host
+        self.exclude = exclude
+        self._all = None
+
+    def _value(self, key):
+        raise NotImplementedError
+
+    def _holds(self, cfg, key) -> bool:
+        raise NotImplementedError
+
+    def _everything(self):
+        if self._all is None:
+            self._all = {k for row in load_all(self.host) if row.uuid != self.exclude
+                         for k in self._keys(row.cfg)}
+        return self._all
+
+    def __contains__(self, key):
+        try:
+            value = self._value(key)
+        except TypeError:
+            return key in self._everything()
+        if value is None:
+            return False
+        for (uuid,) in self.host.db.execute(
+                "SELECT DISTINCT uuid FROM vmadm_addrs WHERE kind = ? AND value = ?",
+                (self.kind, value)).fetchall():
+            if uuid == self.exclude:
+                continue
+            row = load(self.host, uuid)
+            if row is not None and key in self._keys(row.cfg):
+                return True
+        return False
+
+
+class MacsInUse(_InUse):
+    kind = "mac"
+
+    def _value(self, key):
+        if not key:
+            return None
+        if not isinstance(key, str):
+            raise TypeError
+        return key
+
+    def _keys(self, cfg):
+        return nic_keys(cfg)[0]
+
+
+class IpsInUse(_InUse):
+    kind = "ip"
+
+    def _value(self, key):
+        if not isinstance(key, tuple) or len(key) != 3 or not isinstance(key[2], str):
+            raise TypeError
+        return key[2]
+
+    def _keys(self, cfg):
+        return nic_keys(cfg)[1]
 
 
 def exists(host, uuid) -> bool:
@@ -95,12 +233,16 @@ def exists(host, uuid) -> bool:
 
 
 # -- timed transitions ---------------------------------------------------------------
-def settle(host, uuid=None):
-    """Finish ops whose time has passed (the writer may be gone)."""
-    rows = [load(host, uuid)] if uuid else load_all(host)
+def settle(host, uuid=None, rows=None) -> bool:
+    """Finish ops whose time has passed (the writer may be gone).
+
+    ``rows``: the rows to look at, already loaded. True if any op finished.
+    """
+    if rows is None:
+        rows = [load(host, uuid)] if uuid else load_all(host)
     now = time.time()
     if not any(r and state.expired(r.rt, now) for r in rows):
-        return
+        return False
     with host.locked():
         for r in rows:
             if r is None:
@@ -109,6 +251,7 @@ def settle(host, uuid=None):
             if current and state.expired(current.rt, now):
                 state.finish(current.rt, counter_fn(host), current.cfg)
                 save(host, current)
+    return True
 
 
 def complete(host, uuid, op_id):
@@ -121,12 +264,18 @@ def complete(host, uuid, op_id):
 
 
 # -- the VM object ------------------------------------------------------------------------
-def build(host, row: Row, pool=None, fields=None) -> dict:
-    """The ``vmadm get`` object. ``fields``: top-level keys needed (None: all)."""
+def build(host, row: Row, pool=None, fields=None, *, private=False) -> dict:
+    """The ``vmadm get`` object. ``fields``: top-level keys needed (None: all).
+
+    ``private``: the row is the caller's own throw-away copy, so the object may
+    share (and change) its values instead of deep-copying them.
+    """
     cfg, rt = row.cfg, row.rt
+    if fields is not None and not isinstance(fields, (set, frozenset)):
+        fields = set(fields)
     need = (lambda *keys: True) if fields is None else (
-        lambda *keys: any(k in fields for k in keys))
-    vm = copy.deepcopy(cfg)
+        lambda *keys: not fields.isdisjoint(keys))
+    vm = dict(cfg) if private else copy.deepcopy(cfg)
     uuid = cfg["uuid"]
     brand = cfg["brand"]
     vm.update({
@@ -148,6 +297,8 @@ def build(host, row: Row, pool=None, fields=None) -> dict:
         vm.update(datasets.read_maps(pool, cfg))
     if need("quota", "disks", "snapshots", "free_space"):
         _zfs_facts(pool, cfg, vm)
+    if fields is not None:     # callers pick keys by name: the order is not seen
+        return {key: value for key, value in vm.items() if value is not None}
     return {key: vm[key] for key in sorted(vm) if vm[key] is not None}
 
 
@@ -206,15 +357,18 @@ def _zfs_facts(pool, cfg, vm):
 
 
 def get_object(host, uuid, fields=None) -> dict | None:
-    settle(host, uuid)
     row = load(host, uuid)
-    return build(host, row, fields=fields) if row else None
+    if row is not None and settle(host, uuid, rows=[row]):
+        row = load(host, uuid)
+    return build(host, row, fields=fields, private=True) if row else None
 
 
 def all_objects(host, fields=None) -> list[dict]:
-    settle(host)
+    rows = load_all(host)
+    if settle(host, rows=rows):
+        rows = load_all(host)
     pool = None
     if fields is None or set(fields) & {*MAP_KEYS, "quota", "disks", "snapshots",
                                         "free_space"}:
         pool = Pool(host)
-    return [build(host, row, pool, fields) for row in load_all(host)]
+    return [build(host, row, pool, fields, private=True) for row in rows]
