@@ -134,6 +134,7 @@ class SmartOSDriver(driver.ComputeDriver):
 
     def init_host(self, host):
         """Connect, check that the host is a SmartOS global zone, then reconcile."""
+        self._service_host = host
         info = self._read_sysinfo()
         if info.get("System Type") != "SunOS" or not info.get("UUID"):
             raise exception.NovaException(
@@ -546,8 +547,13 @@ class SmartOSDriver(driver.ComputeDriver):
         return installed
 
     def manage_image_cache(self, context, all_instances):
-        """Delete cached images no instance on this host uses."""
-        in_use = {inst.image_ref for inst in all_instances if inst.image_ref}
+        """Delete cached images no instance on this host uses.
+
+        nova passes the instances of every compute sharing instances_path;
+        images live in this host's own pool, so only its instances count.
+        """
+        in_use = {inst.image_ref for inst in all_instances
+                  if inst.image_ref and inst.host == getattr(self, "_service_host", inst.host)}
         removed = self.image_cache.cleanup(in_use)
         for image_uuid in removed:
             self._image_types.pop(image_uuid, None)

@@ -1,0 +1,113 @@
+"""More operations through the Nova API on emulated SmartOS hosts: VNC
+consoles, image pre-caching, the image cache manager, host uptime, and
+smartos:* extra spec validation at flavor creation."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+from nova import context as nova_context
+from nova.tests.functional.api import client as api_client
+
+from tests.functional import fixtures as sf
+
+
+class TestConsoles(sf.SmartOSFunctionalBase):
+
+    def _console(self, server_id):
+        return self.api.api_post(
+            f"/servers/{server_id}/remote-consoles",
+            {"remote_console": {"protocol": "vnc", "type": "novnc"}},
+            check_response_status=False)
+
+    def test_vnc_console_of_bhyve_vm(self):
+        """get_vnc_console: vmadm info <uuid> vnc on a running bhyve VM."""
+        server = self._boot(self._register_image("bhyve"), self._flavor("bhyve"))
+        response = self._console(server["id"])
+        self.assertEqual(200, response.status, response.body)
+        console = response.body["remote_console"]
+        self.assertEqual("novnc", console["type"])
+        token = urllib.parse.unquote(console["url"]).rsplit("token=", 1)[1]
+        # The token leads to the VNC listener vmadm reports for the VM.
+        auth = self.admin_api.api_get(f"/os-console-auth-tokens/{token}").body["console"]
+        vnc = json.loads(sf.run(self.host1, "vmadm", "info", server["id"], "vnc")[1])["vnc"]
+        self.assertEqual((vnc["host"], str(vnc["port"])), (auth["host"], str(auth["port"])))
+        self.assertEqual(server["id"], auth["instance_uuid"])
+        self._delete_server(server)
+
+    def test_no_vnc_console_for_zones(self):
+        """Zones have no VNC: the API answers 400, the zone is untouched."""
+        server = self._boot(self._register_image("zone"), self._flavor("zone"))
+        response = self._console(server["id"])
+        self.assertEqual(400, response.status, response.body)
+        self.assertEqual("running", sf.vmadm_get(self.host1, server["id"])["state"])
+        self._delete_server(server)
+
+
+class TestImageCache(sf.SmartOSFunctionalBase):
+
+    def test_precache_then_boot_uses_the_cached_image(self):
+        """cache_image through POST /os-aggregates/{id}/images (2.81)."""
+        image_id = self._register_image("zone")
+        aggregate = self.admin_api.post_aggregate(
+            {"aggregate": {"name": "smartos-hosts"}})
+        self.admin_api.add_host_to_aggregate(aggregate["id"], "compute1")
+        self.admin_api.api_post(f"/os-aggregates/{aggregate['id']}/images",
+                                {"cache": [{"id": image_id}]})
+        self._wait_for(lambda: image_id in sf.imgadm_list(self.host1))
+        driver = self._driver()
+        driver.host.stats.reset()
+        server = self._boot(image_id, self._flavor("zone"))
+        # Booting a pre-cached image does not install it again.
+        self.assertNotIn("imgadm install", driver.host.stats.snapshot()["by_command"])
+        self._delete_server(server)
+
+    def test_cache_manager_deletes_unused_images_only(self):
+        """manage_image_cache: the image of a deleted server goes, the image
+        of a live server and images this deployment did not install stay."""
+        used = self._register_image("zone")
+        unused = self._register_image("bhyve")
+        keep = self._boot(used, self._flavor("zone"))
+        gone = self._boot(unused, self._flavor("bhyve"))
+        self._delete_server(gone)
+        self.assertIn(unused, sf.imgadm_list(self.host1))
+        manager = self.smartos_computes["compute1"].manager
+        manager._run_image_cache_manager_pass(nova_context.get_admin_context())
+        images = sf.imgadm_list(self.host1)
+        self.assertIn(used, images)
+        self.assertNotIn(unused, images)
+        self.assertEqual([], [d for d in sf.zfs_list(self.host1) if unused in d[0]])
+        self._delete_server(keep)
+
+    def _wait_for(self, predicate, attempts=100):
+        import time
+        for _ in range(attempts):
+            if predicate():
+                return
+            time.sleep(0.1)
+        self.fail("condition not reached")
+
+
+class TestHostFigures(sf.SmartOSFunctionalBase):
+
+    def test_uptime(self):
+        """get_host_uptime from the host's sysinfo Boot Time (GET
+        /os-hypervisors/detail asks the compute at microversion >= 2.88)."""
+        hypervisor = self.admin_api.api_get("/os-hypervisors/detail").body["hypervisors"][0]
+        self.assertRegex(hypervisor["uptime"], r"^ \d\d:\d\d:\d\d up \d+ days?, +\d+:\d\d$")
+
+
+class TestExtraSpecValidation(sf.SmartOSFunctionalBase):
+
+    def test_bad_smartos_extra_spec_is_refused(self):
+        """The smartos:* validators (nova.api.extra_spec_validators) refuse
+        a bad value when the flavor's extra spec is set."""
+        flavor_id = self._create_flavor(memory_mb=512, vcpu=1, disk=5)
+        for key, value in (("smartos:cpu_cap", "lots"), ("smartos:brand", "kvm"),
+                           ("smartos:cpu_shares", "70000"), ("smartos:nonsense", "1")):
+            error = self.assertRaises(
+                api_client.OpenStackApiException, self.admin_api.post_extra_spec,
+                flavor_id, {"extra_specs": {key: value}})
+            self.assertEqual(400, error.response.status_code, key)
+        self.admin_api.post_extra_spec(flavor_id, {"extra_specs": {"smartos:cpu_cap": "250"}})
