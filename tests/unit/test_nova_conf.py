@@ -18,5 +18,5 @@ def test_generator_writes_the_smartos_group(tmp_path):
     for option in ("host_uri", "ssh_known_hosts_file", "ssh_verify_host_key",
                    "physical_network_nic_tags", "deployment_marker",
                    "state_poll_interval"):
-        assert f"#{option} = " in text, option
+        assert f"#{option} =" in text, option
     assert "#ssh_verify_host_key = true" in text
