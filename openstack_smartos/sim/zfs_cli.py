@@ -555,26 +555,23 @@ def _hold_targets(pool, names, recursive):
                 yield full
 
 
-def zfs_hold(ctx, pool, args):
+def _hold_or_release(pool, args, operation):
     opts, rest = _getopt(args, "r")
     recursive = any(o == "-r" for o, _ in opts)
     if len(rest) < 2:
         raise _usage("too few arguments")
     tag, names = rest[0], rest[1:]
     for name in list(_hold_targets(pool, names, recursive)):
-        pool.hold(tag, name)
+        operation(tag, name)
     return 0
+
+
+def zfs_hold(ctx, pool, args):
+    return _hold_or_release(pool, args, pool.hold)
 
 
 def zfs_release(ctx, pool, args):
-    opts, rest = _getopt(args, "r")
-    recursive = any(o == "-r" for o, _ in opts)
-    if len(rest) < 2:
-        raise _usage("too few arguments")
-    tag, names = rest[0], rest[1:]
-    for name in list(_hold_targets(pool, names, recursive)):
-        pool.release(tag, name)
-    return 0
+    return _hold_or_release(pool, args, pool.release)
 
 
 def zfs_holds(ctx, pool, args):
