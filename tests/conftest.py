@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import os
+
+# nova must choose its concurrency mode before any nova module is imported,
+# whichever test directory pytest collects first (tests/unit imports the
+# driver too); see tests/functional/__init__.py for the rule and the mode.
+os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "true")
+from nova import monkey_patch  # noqa: E402
+monkey_patch.patch(backend="threading")
+
+import dataclasses  # noqa: E402
+import itertools
 import socket
 import subprocess
 import sys

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import re
 import subprocess
 import threading
 import time
@@ -57,7 +58,7 @@ class HostStats:
             self.by_command = collections.Counter()
 
     def record(self, argv, sent, received, seconds):
-        key = " ".join(_to_text(a) for a in argv[:2])
+        key = _command_key(argv)
         with self._lock:
             self.round_trips += 1
             self.bytes_out += sent
@@ -70,6 +71,18 @@ class HostStats:
             return {"round_trips": self.round_trips, "bytes_out": self.bytes_out,
                     "bytes_in": self.bytes_in, "seconds": round(self.seconds, 6),
                     "by_command": dict(self.by_command)}
+
+
+_SUBCOMMAND = re.compile(r"-{0,2}[A-Za-z][A-Za-z0-9-]{0,31}")
+
+
+def _command_key(argv) -> str:
+    """'vmadm create', 'sysinfo -f', 'dd': a bounded set of keys (never a
+    path or a UUID, which would grow the counters without limit)."""
+    tool = _to_text(argv[0]).rsplit("/", 1)[-1] if argv else ""
+    if len(argv) > 1 and _SUBCOMMAND.fullmatch(_to_text(argv[1])):
+        return f"{tool} {_to_text(argv[1])}"
+    return tool
 
 
 class Transport(abc.ABC):

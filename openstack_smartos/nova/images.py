@@ -10,9 +10,11 @@ What the Glance image holds is said by its property ``smartos_image_type``:
 
 * ``zone-dataset`` / ``lx-dataset``: the data is an imgadm image file (a ZFS
   stream, gzip/bzip2/xz-compressed or not: detected from its magic bytes).
-  It is streamed to ``imgadm install`` as it is: 1 round trip over sim://
-  and local://, 3 over ssh:// (the manifest is staged in /var/tmp and
-  removed), besides the first ``imgadm get``.
+  ``Imgadm.install`` streams it and its manifest into private staging files
+  in /var/tmp (imgadm checks the file's size and sha1 before reading it),
+  installs them and removes them: 3 round trips over sim:// and local://,
+  5 over ssh:// (one ``rm`` per staged file), besides the first
+  ``imgadm get``; the image data crosses the network once.
 * ``zvol`` or absent: a disk image (``disk_format`` raw or qcow2). qcow2 is
   checked with oslo.utils' format inspector (no backing file, no data file,
   nothing unsafe) and converted locally with ``qemu-img convert -O raw``.

@@ -98,6 +98,28 @@ class TestHostFigures(sf.SmartOSFunctionalBase):
         self.assertRegex(hypervisor["uptime"], r"^ \d\d:\d\d:\d\d up \d+ days?, +\d+:\d\d$")
 
 
+class TestPeriodicTasks(sf.SmartOSFunctionalBase):
+    """Periodic tasks cost a fixed number of host calls, whatever the VM count."""
+
+    def test_no_per_vm_calls(self):
+        image_id, flavor_id = self._register_image("zone"), self._flavor("zone")
+        servers = [self._boot(image_id, flavor_id) for _ in range(3)]
+        driver = self._driver()
+        manager = self.smartos_computes["compute1"].manager
+        ctx = nova_context.get_admin_context()
+
+        driver.host.stats.reset()
+        manager.update_available_resource(ctx)
+        self.assertEqual({"sysinfo -f": 1}, driver.host.stats.snapshot()["by_command"])
+
+        driver._states_at = 0.0            # the state cache is stale
+        driver.host.stats.reset()
+        manager._sync_power_states(ctx)
+        self.assertEqual({"vmadm lookup": 1}, driver.host.stats.snapshot()["by_command"])
+        for server in servers:
+            self._delete_server(server)
+
+
 class TestExtraSpecValidation(sf.SmartOSFunctionalBase):
 
     def test_bad_smartos_extra_spec_is_refused(self):

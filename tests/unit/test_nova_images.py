@@ -233,8 +233,7 @@ def test_raw_disk_image_becomes_zvol_image(env):
     # one streamed upload, 6 round trips
     assert stats["round_trips"] == 6, stats
     assert stats["by_command"] == {"imgadm get": 1, "vmadm create": 1, "imgadm create": 1,
-                                   "imgadm install": 1, "vmadm delete": 1,
-                                   **{k: 1 for k in stats["by_command"] if k.startswith("dd ")}}
+                                   "imgadm install": 1, "vmadm delete": 1, "dd": 1}
     assert len(data) <= stats["bytes_out"] < len(data) + 64 * 1024
     # bhyve boots clone it
     vm = env.host.vmadm.create({"brand": "bhyve", "ram": 256, "autoboot": False,
