@@ -23,7 +23,14 @@ class TestConsoles(sf.SmartOSFunctionalBase):
 
     def test_vnc_console_of_bhyve_vm(self):
         """get_vnc_console: vmadm info <uuid> vnc on a running bhyve VM."""
-        server = self._boot(self._register_image("bhyve"), self._flavor("bhyve"))
+        self._check_vnc("bhyve")
+
+    def test_vnc_console_of_kvm_vm(self):
+        """get_vnc_console: vmadm info <uuid> vnc on a running KVM VM."""
+        self._check_vnc("kvm")
+
+    def _check_vnc(self, kind):
+        server = self._boot(self._register_image(kind), self._flavor(kind))
         response = self._console(server["id"])
         self.assertEqual(200, response.status, response.body)
         console = response.body["remote_console"]
