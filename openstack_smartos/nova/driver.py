@@ -17,6 +17,7 @@ import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 
 import os_resource_classes as orc
 
@@ -478,7 +479,7 @@ class SmartOSDriver(driver.ComputeDriver):
             "hypervisor_type": "bhyve" if info.get("Bhyve Capable") else "kvm",
             "hypervisor_version": _platform_version(info.get("Live Image")),
             "hypervisor_hostname": nodename,
-            "cpu_info": "?",
+            "cpu_info": jsonutils.dumps(_cpu_info(info)),
             "disk_available_least": None,
             "numa_topology": None,
             "supported_instances": self._supported_instances(info),
@@ -573,6 +574,20 @@ class SmartOSDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+
+def _cpu_info(info) -> dict:
+    """nova's cpu_info document from sysinfo (the API shows it as JSON)."""
+    sockets = int(info.get("CPU Socket Count") or 1)
+    cores = int(info.get("CPU Core Count") or 1)
+    threads = int(info.get("CPU Count") or cores) // max(cores, 1)
+    model = str(info.get("CPU Type") or "")
+    vendor = ("Intel" if "Intel" in model else "AMD" if "AMD" in model else "")
+    return {"arch": obj_fields.Architecture.X86_64, "model": model, "vendor": vendor,
+            "topology": {"sockets": sockets, "cores": max(cores // sockets, 1),
+                         "threads": max(threads, 1)},
+            "features": [info["CPU Virtualization"]]
+            if info.get("CPU Virtualization") not in (None, "none") else []}
 
 
 def _platform_version(live_image) -> int:

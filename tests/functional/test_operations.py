@@ -105,6 +105,17 @@ class TestHostFigures(sf.SmartOSFunctionalBase):
         self.assertRegex(hypervisor["uptime"], r"^ \d\d:\d\d:\d\d up \d+ days?, +\d+:\d\d$")
 
 
+class TestHypervisorDetails(sf.SmartOSFunctionalBase):
+    microversion = "2.28"       # from 2.28 to 2.87 the API parses cpu_info as JSON
+
+    def test_cpu_info_from_sysinfo(self):
+        hypervisor = self.admin_api.api_get("/os-hypervisors/detail").body["hypervisors"][0]
+        cpu = hypervisor["cpu_info"]
+        self.assertEqual("x86_64", cpu["arch"])
+        self.assertEqual(self.host1.config["cpus"], hypervisor["vcpus"])
+        self.assertEqual("vmx", cpu["features"][0])
+
+
 class TestPeriodicTasks(sf.SmartOSFunctionalBase):
     """Periodic tasks cost a fixed number of host calls, whatever the VM count."""
 
