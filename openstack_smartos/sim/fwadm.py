@@ -830,17 +830,8 @@ def cmd_add(ctx, opts, operands):
                 errors.append(f"Rule {rule['uuid']} already exists")
                 continue
             built.append(rule)
-        if errors:
-            raise ToolFailure("\n".join(errors), 1)
-        if not opts.get("dryrun"):
-            for rule in built:
-                _save(ctx.host, rule)
-    vms = _all_vms(ctx.host)
-    if opts.get("stdout"):
-        for line in _ipf(ctx.host, built, vms):
-            ctx.out(line)
-    _report(ctx, opts, "Added rules:", built, affected_vms(ctx.host, built, vms))
-    return 0
+        _save_all(ctx, opts, built, errors)
+    return _report_saved(ctx, opts, "Added rules:", built)
 
 
 def cmd_update(ctx, opts, operands):
@@ -868,16 +859,25 @@ def cmd_update(ctx, opts, operands):
                                errors, existing)
             if rule is not None:
                 built.append(rule)
-        if errors:
-            raise ToolFailure("\n".join(errors), 1)
-        if not opts.get("dryrun"):
-            for rule in built:
-                _save(ctx.host, rule)
+        _save_all(ctx, opts, built, errors)
+    return _report_saved(ctx, opts, "Updated rules:", built)
+
+
+def _save_all(ctx, opts, built, errors):
+    """Save every rule of an add or update, or none when any was refused."""
+    if errors:
+        raise ToolFailure("\n".join(errors), 1)
+    if not opts.get("dryrun"):
+        for rule in built:
+            _save(ctx.host, rule)
+
+
+def _report_saved(ctx, opts, heading, built):
     vms = _all_vms(ctx.host)
     if opts.get("stdout"):
         for line in _ipf(ctx.host, built, vms):
             ctx.out(line)
-    _report(ctx, opts, "Updated rules:", built, affected_vms(ctx.host, built, vms))
+    _report(ctx, opts, heading, built, affected_vms(ctx.host, built, vms))
     return 0
 
 
