@@ -46,13 +46,18 @@ def _snapshot_datasets(pool, cfg):
     return names
 
 
+def _vm_snapshot(ctx, pool, uuid, name):
+    """(row, zoneroot snapshot name) for a VM whose brand allows snapshots."""
+    row = load_row(ctx.host, uuid)
+    _check_brand(row.cfg)
+    return row, f"{datasets.zoneroot(row.cfg)}@vmsnap-{name}"
+
+
 def cmd_create_snapshot(ctx, args):
     uuid, name = _args(args, "create-snapshot")
     pool = Pool(ctx.host)
     with ctx.host.locked():
-        row = load_row(ctx.host, uuid)
-        _check_brand(row.cfg)
-        snap = f"{datasets.zoneroot(row.cfg)}@vmsnap-{name}"
+        row, snap = _vm_snapshot(ctx, pool, uuid, name)
         if pool.exists(snap):
             fail(f'snapshot with name "{name}" already exists.')
         try:
@@ -69,9 +74,7 @@ def cmd_delete_snapshot(ctx, args):
     uuid, name = _args(args, "delete-snapshot")
     pool = Pool(ctx.host)
     with ctx.host.locked():
-        row = load_row(ctx.host, uuid)
-        _check_brand(row.cfg)
-        snap = f"{datasets.zoneroot(row.cfg)}@vmsnap-{name}"
+        row, snap = _vm_snapshot(ctx, pool, uuid, name)
         if not pool.exists(snap):
             fail(f'Failed to delete snapshot: No snapshot named "{name}" for {uuid}')
         try:
@@ -90,9 +93,7 @@ def cmd_rollback_snapshot(ctx, args):
     uuid, name = _args(args, "rollback-snapshot")
     pool = Pool(ctx.host)
     with ctx.host.locked():
-        row = load_row(ctx.host, uuid)
-        _check_brand(row.cfg)
-        snap = f"{datasets.zoneroot(row.cfg)}@vmsnap-{name}"
+        row, snap = _vm_snapshot(ctx, pool, uuid, name)
         if not pool.exists(snap):
             fail(f'Failed to rollback snapshot: No snapshot named "{name}" for {uuid}')
         was_running = state.derive(row.rt)["zone_state"] == "running"
