@@ -19,7 +19,7 @@ class SmartOSHost:
 
     def __init__(self, transport_: Transport):
         from openstack_smartos.host import (fwadm, imgadm, kstat, nictagadm,
-                                            sysinfo, vmadm, zfs)
+                                            sysinfo, vmadm, zfs, zonelog)
         self.transport = transport_
         self.vmadm = vmadm.Vmadm(transport_)
         self.imgadm = imgadm.Imgadm(transport_)
@@ -29,6 +29,7 @@ class SmartOSHost:
         self.kstat = kstat.Kstat(transport_)
         self.fwadm = fwadm.Fwadm(transport_)
         self.nictagadm = nictagadm.Nictagadm(transport_)
+        self.zonelogs = zonelog.ZoneLogs(transport_)
 
     @classmethod
     def connect(cls, uri: str, **options) -> "SmartOSHost":

@@ -53,6 +53,8 @@ POWER_STATES = {
 
 # How long VM states read in one lookup answer get_info when the poller is off.
 STATE_CACHE_SECONDS = 5.0
+# As libvirt: the console output nova returns is at most the last 100 KiB.
+MAX_CONSOLE_BYTES = 100 * 1024
 
 BRAND_TRAITS = {
     brand: f"CUSTOM_SMARTOS_BRAND_{brand.upper().replace('-', '_')}"
@@ -432,6 +434,21 @@ class SmartOSDriver(driver.ComputeDriver):
                 self.host.vmadm.start(instance.uuid)
 
     # -- consoles ------------------------------------------------------------------------
+    def get_console_output(self, context, instance):
+        """The end of what the guest printed on its console, as bytes.
+
+        zoneadmd logs the zone console, which is the guest's serial port for
+        bhyve; a KVM guest's serial port is a socket nothing records.
+        """
+        vm = self._owned_vm(instance)
+        if vm is None:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        if vm["brand"] == "kvm":
+            raise exception.ConsoleNotAvailable()
+        with _translated(instance, "console log"):
+            return self.host.zonelogs.console(instance.uuid, MAX_CONSOLE_BYTES,
+                                              zonepath=vm.get("zonepath"))
+
     def get_vnc_console(self, context, instance):
         vm = self._owned_vm(instance)
         if vm is None:

@@ -27,6 +27,7 @@ TOOLS = {
     "fwadm": "openstack_smartos.sim.fwadm",
     "nictagadm": "openstack_smartos.sim.nictagadm",
     "dd": "openstack_smartos.sim.dd",
+    "tail": "openstack_smartos.sim.tail",
 }
 
 

@@ -448,6 +448,14 @@ class SmartOSFunctionalBase(PytestCompatMixin,
         args.update(kwargs)
         return self._create_flavor(**args)
 
+    def _console_output(self, server_id, length=None, expect_status=200):
+        """POST os-getConsoleOutput: the output text, or the response if it failed."""
+        response = self.api.api_post(
+            f"/servers/{server_id}/action", {"os-getConsoleOutput": {"length": length}},
+            check_response_status=False)
+        self.assertEqual(expect_status, response.status, response.body)
+        return response.body["output"] if response.status == 200 else response
+
     def _boot(self, image_id, flavor_id, expected_state="ACTIVE", **kwargs):
         return self._create_server(image_uuid=image_id, flavor_id=flavor_id,
                                    networks="none", expected_state=expected_state,

@@ -454,6 +454,10 @@ class TestLifecycleOverSSH(sf.SmartOSFunctionalBase):
         self.assertEqual("stopped", sf.vmadm_get(host, server["id"])["state"])
         server = self._start_server(server)
         self.assertEqual("running", sf.vmadm_get(host, server["id"])["state"])
+        # The console log is read with tail over the same ssh connection.
+        output = self._console_output(server["id"])
+        hostname = sf.vmadm_get(host, server["id"])["hostname"]
+        self.assertEqual(3, output.count(f"{hostname} console login:"))
         self._delete_server(server)
         self.assertEqual({}, sf.vmadm_list(host))
         self.assertEqual([], sf.datasets_of(host, server["id"]))

@@ -43,6 +43,49 @@ class TestConsoles(sf.SmartOSFunctionalBase):
         self.assertEqual(server["id"], auth["instance_uuid"])
         self._delete_server(server)
 
+    def test_console_log_of_zone_follows_its_boots(self):
+        """get_console_output: zoneadmd's console.log, read with tail -c."""
+        server = self._boot(self._register_image("zone"), self._flavor("zone"))
+        hostname = sf.vmadm_get(self.host1, server["id"])["hostname"]
+        output = self._console_output(server["id"])
+        self.assertIn(f"Hostname: {hostname}", output)
+        self.assertEqual(1, output.count(f"{hostname} console login:"))
+        server = self._reboot_server(server)
+        output = self._console_output(server["id"])
+        # Two boots with the shutdown between them, as the host's log has them.
+        self.assertEqual(2, output.count(f"{hostname} console login:"))
+        self.assertIn("svc.startd: The system is down.", output)
+        path = f"/zones/{server['id']}/logs/console.log"
+        logged = sf.run(self.host1, "tail", "-n", "+1", path)[1]
+        printed = b"".join(json.loads(line)["msg"].encode("latin-1")
+                           for line in logged.splitlines()
+                           if json.loads(line)["stream"] == "console")
+        # nova drops control characters (the \r of \r\n) from the output.
+        self.assertEqual(printed.decode().replace("\r", ""), output)
+        last = self._console_output(server["id"], length=1)
+        self.assertEqual(output.split("\n")[-1], last)
+        self._delete_server(server)
+
+    def test_console_log_of_bhyve_vm_is_its_serial_port(self):
+        self._check_login_prompt("bhyve")
+
+    def test_console_log_of_lx_zone(self):
+        self._check_login_prompt("lx")
+
+    def _check_login_prompt(self, kind):
+        server = self._boot(self._register_image(kind), self._flavor(kind))
+        hostname = sf.vmadm_get(self.host1, server["id"])["hostname"]
+        self.assertIn(f"{hostname} login:", self._console_output(server["id"]))
+        self._delete_server(server)
+
+    def test_kvm_console_log_is_not_available(self):
+        """KVM's serial port is a socket nothing records: 404, the VM untouched."""
+        server = self._boot(self._register_image("kvm"), self._flavor("kvm"))
+        response = self._console_output(server["id"], expect_status=404)
+        self.assertIn("console", response.body["itemNotFound"]["message"].lower())
+        self.assertEqual("running", sf.vmadm_get(self.host1, server["id"])["state"])
+        self._delete_server(server)
+
     def test_no_vnc_console_for_zones(self):
         """Zones have no VNC: the API answers 400, the zone is untouched."""
         server = self._boot(self._register_image("zone"), self._flavor("zone"))

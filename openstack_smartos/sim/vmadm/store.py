@@ -14,6 +14,7 @@ import dataclasses
 import json
 import time
 
+from openstack_smartos.sim import zonelog
 from openstack_smartos.sim.host import register_schema
 from openstack_smartos.sim.vmadm import datasets, state
 from openstack_smartos.sim.vmadm.payload import GIB, HVM_BRANDS, MIB
@@ -53,6 +54,9 @@ class Row:
     uuid: str
     cfg: dict
     rt: dict
+    # The boot (zoneid) the row was loaded with: save() compares it with the
+    # new one to tell zoneadmd's console log about boots and halts.
+    loaded_boot: int | None = dataclasses.field(default=None, compare=False)
 
 
 def counter(host, name: str) -> int:
@@ -81,13 +85,16 @@ def load_all(host) -> list[Row]:
 
 
 def _row(row) -> Row:
-    return Row(row["uuid"], json.loads(row["config"]), json.loads(row["runtime"]))
+    rt = json.loads(row["runtime"])
+    return Row(row["uuid"], json.loads(row["config"]), rt, rt.get("zoneid"))
 
 
 def insert(host, cfg: dict, rt: dict):
     host.db.execute("INSERT INTO vmadm_vms (uuid, seq, config, runtime) VALUES (?, ?, ?, ?)",
                     (cfg["uuid"], counter(host, "seq"), json.dumps(cfg), json.dumps(rt)))
     _index_addrs(host, cfg["uuid"], cfg)
+    if rt.get("zoneid") is not None:
+        zonelog.booted(host, cfg, time.time())
 
 
 def save(host, row: Row, *, touch=True):
@@ -96,11 +103,24 @@ def save(host, row: Row, *, touch=True):
     host.db.execute("UPDATE vmadm_vms SET config = ?, runtime = ? WHERE uuid = ?",
                     (json.dumps(row.cfg), json.dumps(row.rt), row.uuid))
     _index_addrs(host, row.uuid, row.cfg)
+    _log_console(host, row)
+
+
+def _log_console(host, row: Row):
+    now_boot = row.rt.get("zoneid")
+    if now_boot == row.loaded_boot:
+        return
+    if now_boot is None:
+        zonelog.halted(host, row.cfg, time.time())
+    else:
+        zonelog.booted(host, row.cfg, time.time(), halted_first=row.loaded_boot is not None)
+    row.loaded_boot = now_boot
 
 
 def delete(host, uuid):
     host.db.execute("DELETE FROM vmadm_vms WHERE uuid = ?", (uuid,))
     host.db.execute("DELETE FROM vmadm_addrs WHERE uuid = ?", (uuid,))
+    zonelog.removed(host, uuid)
 
 
 # -- MAC / IP index -------------------------------------------------------------------
