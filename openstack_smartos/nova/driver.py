@@ -32,7 +32,7 @@ from nova.virt import node as nova_node
 
 from openstack_smartos.host import SmartOSHost, errors as host_errors
 from openstack_smartos.nova import brands, conf as smartos_conf, images, metadata, payload
-from openstack_smartos.nova import vifs
+from openstack_smartos.nova import reserved, vifs
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -476,16 +476,24 @@ class SmartOSDriver(driver.ComputeDriver):
         return {self.sysinfo["UUID"]: self._nodename()}
 
     def get_available_resource(self, nodename):
-        """Host figures from one sysinfo call, whatever the VM count.
+        """Host figures from one sysinfo call and one lookup, whatever the VM count.
 
         The usage figures are nova's to compute (the resource tracker sums its
-        instances); the pool's total is sysinfo's "Zpool Size in GiB".
+        instances); the pool's total is sysinfo's "Zpool Size in GiB". The
+        lookup finds the memory VMs hold beyond nova's allocations
+        (``reserved``), which update_provider_tree reserves.
         """
         info = self._read_sysinfo()
+        with _translated(operation="vmadm lookup"):
+            vms = self.host.vmadm.lookup(fields=list(reserved.LOOKUP_FIELDS))
+        marker = CONF.smartos.deployment_marker
         cpus = int(info.get("CPU Online Count") or info.get("CPU Total Cores") or 1)
         memory_mb = int(info.get("MiB of Memory") or 0)
         disk_gb = int(info.get("Zpool Size in GiB") or 0)
-        self._resources = {"vcpus": cpus, "memory_mb": memory_mb, "local_gb": disk_gb}
+        self._resources = {
+            "vcpus": cpus, "memory_mb": memory_mb, "local_gb": disk_gb,
+            "memory_mb_reserved": reserved.reserved_memory_mb(
+                vms, MANAGED_BY, marker, CONF.reserved_host_memory_mb, memory_mb)}
         return {
             "vcpus": cpus,
             "memory_mb": memory_mb,
@@ -539,7 +547,7 @@ class SmartOSDriver(driver.ComputeDriver):
             orc.MEMORY_MB: {"total": resources["memory_mb"], "min_unit": 1,
                             "max_unit": resources["memory_mb"], "step_size": 1,
                             "allocation_ratio": ratios[orc.MEMORY_MB],
-                            "reserved": CONF.reserved_host_memory_mb},
+                            "reserved": resources["memory_mb_reserved"]},
             orc.DISK_GB: {"total": resources["local_gb"], "min_unit": 1,
                           "max_unit": resources["local_gb"], "step_size": 1,
                           "allocation_ratio": ratios[orc.DISK_GB],

@@ -181,6 +181,11 @@ def vmadm_list(host) -> dict[str, str]:
     return vms
 
 
+def vmadm_lookup(host) -> list[dict]:
+    """``vmadm lookup -j``: every VM object on the host."""
+    return json.loads(run(host, "vmadm", "lookup", "-j")[1])
+
+
 def vmadm_get(host, uuid) -> dict | None:
     rc, out, _err = run(host, "vmadm", "get", uuid, check=False)
     return json.loads(out) if rc == 0 else None

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import urllib.parse
 
+from nova import conf as nova_conf
 from nova import context as nova_context
 from nova.tests.functional.api import client as api_client
 
 from tests.functional import fixtures as sf
+
+CONF = nova_conf.CONF
 
 
 class TestConsoles(sf.SmartOSFunctionalBase):
@@ -148,6 +151,50 @@ class TestHostFigures(sf.SmartOSFunctionalBase):
         self.assertRegex(hypervisor["uptime"], r"^ \d\d:\d\d:\d\d up \d+ days?, +\d+:\d\d$")
 
 
+class TestHostIP(sf.SmartOSFunctionalBase):
+    HOST_KWARGS = {"admin_ip": "127.0.0.77"}
+
+    def test_host_ip_is_the_hosts_admin_ip(self):
+        """get_host_ip_addr: sysinfo's Admin IP of the SmartOS host, not the
+        compute service's my_ip (nova records it as a migration's dest_host)."""
+        self.assertNotEqual("127.0.0.77", CONF.my_ip)
+        self.assertEqual("127.0.0.77", self._driver().get_host_ip_addr())
+        sysinfo = json.loads(sf.run(self.host1, "sysinfo")[1])
+        self.assertEqual(sysinfo["Admin IP"], self._driver().get_host_ip_addr())
+
+
+class TestMemoryReservation(sf.SmartOSFunctionalBase):
+    """MEMORY_MB reserved = configured + HVM overhead + foreign VMs' caps."""
+
+    def _reserved(self):
+        self.smartos_computes["compute1"].manager.update_available_resource(
+            nova_context.get_admin_context())
+        rp = self._get_provider_uuid_by_host("compute1")
+        return self._get_provider_inventory(rp)["MEMORY_MB"]["reserved"]
+
+    def test_hvm_overhead_and_foreign_vms_are_reserved(self):
+        configured = self._reserved()
+        self.assertEqual(CONF.reserved_host_memory_mb, configured)
+        image_id = self._register_image("bhyve")
+        server = self._boot(image_id, self._flavor("bhyve"))
+        vm = sf.vmadm_get(self.host1, server["id"])
+        overhead = vm["max_physical_memory"] - vm["ram"]
+        self.assertEqual(1280, overhead)            # vmadm's bhyve overhead
+        self.assertEqual(configured + overhead, self._reserved())
+
+        # A VM this deployment did not create holds its whole cap.
+        foreign = {"brand": "bhyve", "ram": 512, "vcpus": 1, "autoboot": False,
+                   "disks": [{"image_uuid": image_id, "boot": True, "model": "virtio"}]}
+        sf.run(self.host1, "vmadm", "create", stdin=json.dumps(foreign).encode())
+        foreign_cap = [v for v in sf.vmadm_lookup(self.host1) if v["uuid"] != server["id"]][
+            0]["max_physical_memory"]
+        self.assertEqual(512 + 1280, foreign_cap)
+        self.assertEqual(configured + overhead + foreign_cap, self._reserved())
+
+        self._delete_server(server)
+        self.assertEqual(configured + foreign_cap, self._reserved())
+
+
 class TestHypervisorDetails(sf.SmartOSFunctionalBase):
     microversion = "2.28"       # from 2.28 to 2.87 the API parses cpu_info as JSON
 
@@ -171,7 +218,8 @@ class TestPeriodicTasks(sf.SmartOSFunctionalBase):
 
         driver.host.stats.reset()
         manager.update_available_resource(ctx)
-        self.assertEqual({"sysinfo -f": 1}, driver.host.stats.snapshot()["by_command"])
+        self.assertEqual({"sysinfo -f": 1, "vmadm lookup": 1},
+                         driver.host.stats.snapshot()["by_command"])
 
         driver._states_at = 0.0            # the state cache is stale
         driver.host.stats.reset()
