@@ -26,10 +26,57 @@ def main(argv=None) -> int:
     p.add_argument("--transport", choices=("ssh", "sim"), default=None,
                    help="how to reach the host (default: ssh when sshd is installed)")
     p.add_argument("--keep", action="store_true", help="keep the host directory")
+    p = sub.add_parser("demo", help="run the demo cloud (Keystone, Glance, Placement, "
+                                    "Nova) on emulated SmartOS hosts")
+    p.add_argument("action", nargs="?", choices=("start", "stop"), default="start")
+    p.add_argument("--state-dir", help="where the cloud keeps its state (default: "
+                                       "$XDG_STATE_HOME/openstack-smartos/demo)")
+    p.add_argument("--hosts", type=int, help="emulated SmartOS hosts (default 2)")
+    p.add_argument("--address", help="loopback address to listen on (default 127.0.0.1)")
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background once started")
+    p.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == "walkthrough":
         return walkthrough(args)
+    if args.command == "demo":
+        return demo(args)
     return 2
+
+
+def demo(args) -> int:
+    from openstack_smartos.aio import demo as demo_cloud
+    from openstack_smartos.aio.settings import DemoSettings, default_state_dir
+
+    state_dir = args.state_dir or default_state_dir()
+    try:
+        settings = DemoSettings.load(state_dir)
+    except FileNotFoundError:
+        if args.action == "stop":
+            print(f"no demo cloud in {state_dir}")
+            return 0
+        settings = DemoSettings(state_dir)
+    if args.hosts is not None:
+        if args.hosts < 1:
+            print("openstack-smartos demo: --hosts must be at least 1", file=sys.stderr)
+            return 2
+        settings.hosts = args.hosts
+    if args.address is not None:
+        if not args.address.startswith("127."):
+            print("openstack-smartos demo: --address must be a loopback address (127.x.y.z)",
+                  file=sys.stderr)
+            return 2
+        settings.address = args.address
+    try:
+        if args.action == "stop":
+            return demo_cloud.stop(settings)
+        settings.save()
+        if args.detach and not args.foreground:
+            return demo_cloud.start_detached(settings)
+        return demo_cloud.run(settings)
+    except demo_cloud.DemoError as exc:
+        print(f"openstack-smartos demo: {exc}", file=sys.stderr)
+        return 1
 
 
 def _say(text=""):
