@@ -35,6 +35,12 @@ def main(argv=None) -> int:
     p.add_argument("--address", help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--detach", action="store_true",
                    help="run in the background once started")
+    p.add_argument("--database-url", help="mysql+pymysql://user:password@host[:port]: run "
+                   "each service in its own process on this database server")
+    p.add_argument("--transport-url", help="rabbit://user:password@host:port/[vhost]: "
+                   "the message broker for that mode")
+    p.add_argument("--database-prefix", help="prefix of the database names on the server "
+                   "(default smartos_demo_)")
     p.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == "walkthrough":
@@ -67,6 +73,20 @@ def demo(args) -> int:
                   file=sys.stderr)
             return 2
         settings.address = args.address
+    given = {key: getattr(args, key) for key in ("database_url", "transport_url",
+                                                  "database_prefix")
+             if getattr(args, key) is not None}
+    if given and settings.file.exists() and any(
+            getattr(settings, key) != value for key, value in given.items()):
+        print(f"openstack-smartos demo: {settings.state_dir} holds a demo with other "
+              "database or messaging settings; use another --state-dir", file=sys.stderr)
+        return 2
+    for key, value in given.items():
+        setattr(settings, key, value)
+    if (settings.database_url is None) != (settings.transport_url is None):
+        print("openstack-smartos demo: --database-url and --transport-url go together",
+              file=sys.stderr)
+        return 2
     try:
         if args.action == "stop":
             return demo_cloud.stop(settings)

@@ -19,19 +19,22 @@ from pathlib import Path
 
 from openstack_smartos.aio import configs
 from openstack_smartos.aio.settings import (
-    ADMIN_PASSWORD, DEMO_PASSWORD, REGION, SERVICE_PASSWORD, SERVICE_USERS, DemoSettings)
+    ADMIN_PASSWORD, DATABASES, DEMO_PASSWORD, REGION, SERVICE_PASSWORD, SERVICE_USERS, DemoSettings)
 
 
 class BootstrapError(Exception):
     pass
 
 
-def _tool(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
+def tool_path(name: str) -> Path:
+    """A console script installed next to this interpreter (nova-manage, ...)."""
+    return Path(sys.executable).with_name(name)
 
 
-def _run(settings: DemoSettings, tool: str, config: Path, *args) -> str:
-    argv = [_tool(tool), "--config-file", str(config), *args]
+def run_command(settings: DemoSettings, tool: str, config, *args) -> str:
+    """Run a service's own command with its configuration file(s)."""
+    files = config if isinstance(config, (list, tuple)) else [config]
+    argv = [str(tool_path(tool)), *[arg for f in files for arg in ("--config-file", str(f))], *args]
     with open(settings.path("log", "bootstrap.log"), "a") as log:
         log.write(f"$ {' '.join(argv)}\n")
         log.flush()
@@ -46,34 +49,53 @@ def _run(settings: DemoSettings, tool: str, config: Path, *args) -> str:
 def _keystone(settings, files):
     conf = files["keystone"]
     me = getpass.getuser()
-    _run(settings, "keystone-manage", conf, "db_sync")
+    run_command(settings, "keystone-manage", conf, "db_sync")
     owner = ["--keystone-user", me, "--keystone-group", me]
     if not any(settings.path("keystone", "fernet-keys").iterdir()):
-        _run(settings, "keystone-manage", conf, "fernet_setup", *owner)
+        run_command(settings, "keystone-manage", conf, "fernet_setup", *owner)
     if not any(settings.path("keystone", "credential-keys").iterdir()):
-        _run(settings, "keystone-manage", conf, "credential_setup", *owner)
+        run_command(settings, "keystone-manage", conf, "credential_setup", *owner)
     for sub in ("fernet-keys", "credential-keys"):
         os.chmod(settings.path("keystone", sub), 0o700)
-    _run(settings, "keystone-manage", conf, *configs.bootstrap_args(settings))
+    run_command(settings, "keystone-manage", conf, *configs.bootstrap_args(settings))
 
 
 def _glance(settings, files):
-    _run(settings, "glance-manage", files["glance"], "db_sync")
+    run_command(settings, "glance-manage", files["glance"], "db_sync")
 
 
 def _nova(settings, files):
-    conf = files["nova"]
-    _run(settings, "nova-manage", conf, "api_db", "sync")
-    _run(settings, "nova-manage", conf, "cell_v2", "map_cell0", "--database_connection",
+    conf = [files["nova"], files["nova-db"]]
+    run_command(settings, "nova-manage", conf, "api_db", "sync")
+    run_command(settings, "nova-manage", conf, "cell_v2", "map_cell0", "--database_connection",
          settings.database("nova_cell0"))
-    if " cell1 " not in _run(settings, "nova-manage", conf, "cell_v2", "list_cells"):
-        _run(settings, "nova-manage", conf, "cell_v2", "create_cell", "--name", "cell1")
-    _run(settings, "nova-manage", conf, "db", "sync")
+    if " cell1 " not in run_command(settings, "nova-manage", conf, "cell_v2", "list_cells"):
+        run_command(settings, "nova-manage", conf, "cell_v2", "create_cell", "--name", "cell1")
+    run_command(settings, "nova-manage", conf, "db", "sync")
+
+
+def _create_server_databases(settings: DemoSettings):
+    """On a database server, the databases must exist before the schema commands."""
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(settings.database_url.rstrip("/") + "/")
+    try:
+        with engine.connect() as connection:
+            for name in DATABASES:
+                connection.exec_driver_sql(
+                    f"CREATE DATABASE IF NOT EXISTS `{settings.database_prefix}{name}` "
+                    "CHARACTER SET utf8mb4")
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise BootstrapError(f"cannot create the databases on {settings.database_url}: "
+                             f"{exc.__class__.__name__}: {exc.orig or exc}") from exc
+    finally:
+        engine.dispose()
 
 
 def create_databases(settings: DemoSettings, files: dict, progress=print):
     started = time.monotonic()
     failures = []
+    if settings.database_url is not None:
+        _create_server_databases(settings)
 
     def chain(step):
         try:

@@ -82,7 +82,8 @@ def placement(settings: DemoSettings) -> dict:
 
 
 def nova(settings: DemoSettings) -> dict:
-    """nova.conf shared by every nova service; a compute's host_uri is its own."""
+    """nova.conf, shared by every nova service (no database: computes use the
+    conductor). ``nova_db`` adds the databases for the other services."""
     state = settings.path("nova")
     return {
         "DEFAULT": {
@@ -93,13 +94,15 @@ def nova(settings: DemoSettings) -> dict:
             "instances_path": str(state / "instances"),
             "my_ip": settings.address,
             "host": "demo-controller",
+            # Periodic tasks start at once, not after up to 60 random seconds.
+            "periodic_fuzzy_delay": "0",
+            "graceful_shutdown_timeout": "5",
         },
         "api": {"auth_strategy": "keystone"},
-        "api_database": {"connection": settings.database("nova_api")},
-        "database": {"connection": settings.database("nova")},
         "oslo_concurrency": {"lock_path": str(state / "lock")},
+        "conductor": {"workers": "1"},
         # The supervisor maps each new compute to the cell when it starts.
-        "scheduler": {"discover_hosts_in_cells_interval": "-1"},
+        "scheduler": {"workers": "1", "discover_hosts_in_cells_interval": "-1"},
         "glance": {"region_name": REGION},
         "service_user": {"send_service_user_token": "false"},
         "keystone_authtoken": _authtoken(settings, "nova"),
@@ -110,6 +113,28 @@ def nova(settings: DemoSettings) -> dict:
             "ssh_known_hosts_file": str(settings.path("ssh", "known_hosts")),
             "image_work_dir": str(state / "smartos-images"),
         },
+    }
+
+
+def nova_db(settings: DemoSettings) -> dict:
+    return {"api_database": {"connection": settings.database("nova_api")},
+            "database": {"connection": settings.database("nova")}}
+
+
+def nova_service(settings: DemoSettings, name: str) -> dict:
+    """A controller-side nova process of its own (deployed mode): its log."""
+    return {"DEFAULT": _log(settings, name)}
+
+
+def nova_compute(settings: DemoSettings, index: int) -> dict:
+    """The options one nova-compute has of its own: host, identity, host URI."""
+    name = settings.host_name(index)
+    state = settings.path("nova", "computes", name)
+    return {
+        "DEFAULT": {**_log(settings, f"nova-compute-{name}"), "host": name,
+                    "state_path": str(state), "instances_path": str(state / "instances")},
+        "oslo_concurrency": {"lock_path": str(state / "lock")},
+        "smartos": {"host_uri": settings.host_uri(index)},
     }
 
 
@@ -133,7 +158,8 @@ def packaged_file(distribution: str, suffix: str) -> Path:
 
 
 def write_all(settings: DemoSettings) -> dict[str, Path]:
-    """Write every service's configuration under <state>/etc; returns the paths."""
+    """Write every service's configuration under <state>/etc; returns the paths
+    by name (nova-compute-N for each host)."""
     import shutil
     etc = settings.path("etc")
     files = {
@@ -141,7 +167,15 @@ def write_all(settings: DemoSettings) -> dict[str, Path]:
         "glance": (etc / "glance" / "glance-api.conf", glance(settings)),
         "placement": (etc / "placement" / "placement.conf", placement(settings)),
         "nova": (etc / "nova" / "nova.conf", nova(settings)),
+        "nova-db": (etc / "nova" / "nova-db.conf", nova_db(settings)),
     }
+    for name in ("nova-api", "nova-conductor", "nova-scheduler"):
+        files[name] = (etc / "nova" / f"{name}.conf", nova_service(settings, name))
+    for index in range(1, settings.hosts + 1):
+        files[f"nova-compute-{index}"] = (etc / "nova" / f"nova-compute-{index}.conf",
+                                          nova_compute(settings, index))
+        settings.path("nova", "computes", settings.host_name(index), "lock").mkdir(
+            parents=True, exist_ok=True)
     for path, sections in files.values():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(sections))

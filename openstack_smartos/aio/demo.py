@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 
-from openstack_smartos.aio import bootstrap, configs, content
+from openstack_smartos.aio import bootstrap, configs, content, deployed
 from openstack_smartos.aio.settings import (
     ADMIN_PASSWORD, DEMO_PASSWORD, PORTS, REGION, DemoSettings)
 
@@ -103,13 +103,25 @@ def stop_hosts(settings: DemoSettings):
 
 # -- service processes ----------------------------------------------------------------------
 def _start_service(settings: DemoSettings, name: str) -> subprocess.Popen:
+    """One of ``aio.services``' processes; it prints READY when it serves."""
+    return _spawn(settings, name, [sys.executable, "-m", "openstack_smartos.aio.services",
+                                   name, str(settings.state_dir)], stdout=subprocess.PIPE)
+
+
+def _start_nova_binary(settings: DemoSettings, binary: str, name: str, files: dict,
+                       *config_names) -> subprocess.Popen:
+    """A nova console script (deployed mode) with nova.conf and its own files."""
+    argv = [str(bootstrap.tool_path(binary)), "--config-file", str(files["nova"])]
+    for config in config_names:
+        argv += ["--config-file", str(files[config])]
+    return _spawn(settings, name, argv, stdout=None)
+
+
+def _spawn(settings, name, argv, stdout):
     log = open(settings.path("log", f"{name}.stdout"), "ab")
     try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "openstack_smartos.aio.services", name,
-             str(settings.state_dir)],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+        return subprocess.Popen(argv, stdout=stdout if stdout else log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 
@@ -201,6 +213,10 @@ class Supervisor:
         first = not settings.path("ready").exists()
         files = configs.write_all(settings)
         settings.path("demo.pid").write_text(str(os.getpid()))
+        if not settings.embedded:
+            deployed.check_backends(settings)
+            progress(f"database server and message broker answer "
+                     f"({deployed.describe(settings)})")
         serve_hosts(settings, progress)
         if first:
             bootstrap.create_databases(settings, files, progress)
@@ -210,18 +226,45 @@ class Supervisor:
         if first:
             bootstrap.register_catalog(settings)
             progress("projects admin and demo, service users and the catalog registered")
-        for name in ("glance", "nova"):
-            self.children[name] = _start_service(settings, name)
-        _wait_ready(settings, "glance", self.children["glance"])
-        progress(f"glance answers on {settings.url('glance')}")
-        _wait_ready(settings, "nova", self.children["nova"])
-        progress(f"placement and nova answer; {settings.hosts} nova-compute(s) "
-                 "drive their SmartOS host over ssh://")
+        if settings.embedded:
+            self._start_and_wait("glance", "nova")
+            progress(f"glance, placement and nova answer; {settings.hosts} nova-compute(s) "
+                     "drive their SmartOS host over ssh://")
+        else:
+            self._start_deployed(files)
         if first:
             content.create(settings, progress)
         write_clouds_yaml(settings)
         settings.path("ready").write_text("ready\n")
         progress("ready")
+
+    def _start_and_wait(self, *names):
+        for name in names:
+            self.children[name] = _start_service(self.settings, name)
+        for name in names:
+            _wait_ready(self.settings, name, self.children[name])
+
+    def _start_deployed(self, files):
+        """Every service in a process of its own, as a real deployment runs them."""
+        settings, progress = self.settings, self.progress
+        self._start_and_wait("glance", "placement", "nova-api")
+        progress("glance, placement and nova-api answer")
+        for binary in ("nova-conductor", "nova-scheduler"):
+            self.children[binary] = _start_nova_binary(settings, binary, binary, files,
+                                                       "nova-db", binary)
+        # A compute that pings the conductor before its queue exists loses
+        # the message and waits a whole RPC timeout.
+        deployed.wait_for_consumer(settings, "conductor", self.children["nova-conductor"])
+        progress("nova-conductor and nova-scheduler run")
+        names = []
+        for index in range(1, settings.hosts + 1):
+            name = f"nova-compute-{settings.host_name(index)}"
+            self.children[name] = _start_nova_binary(settings, "nova-compute", name, files,
+                                                     f"nova-compute-{index}")
+            names.append(settings.host_name(index))
+        deployed.map_computes(settings, files, names, self.children)
+        progress(f"{settings.hosts} nova-compute process(es) drive their SmartOS host "
+                 "over ssh:// and are mapped to cell1")
 
     def watch(self):
         """Until a signal or a child's death; returns the exit code."""
@@ -235,14 +278,15 @@ class Supervisor:
 
     def stop(self, *_):
         self.stopping = True
-        for proc in self.children.values():
+        # Reverse start order: computes first, then what they talk to.
+        for proc in reversed(list(self.children.values())):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.children.values():
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         stop_hosts(self.settings)
         try:
             if self.settings.path("demo.pid").read_text() == str(os.getpid()):
@@ -260,7 +304,7 @@ def run(settings: DemoSettings, progress=None) -> int:
         supervisor.start()
         print(usage_text(settings), flush=True)
         code = supervisor.watch()
-    except DemoError as exc:
+    except (DemoError, bootstrap.BootstrapError, deployed.DeployedError) as exc:
         supervisor.progress(f"error: {exc}")
         code = 1
     except BaseException as exc:

@@ -74,22 +74,10 @@ def serve_nova(settings: DemoSettings):
     monkey_patch.patch(backend="threading")     # nova 34 runs on native threads
     sys.argv = ["nova-demo"]
 
-    from oslo_config import cfg
-    from placement import db_api as placement_db
-    from placement import deploy as placement_deploy
-    from placement import wsgi as placement_wsgi
-    placement_conf = cfg.ConfigOpts()           # its own options, not nova's CONF
-    placement_wsgi._parse_args(
-        placement_conf, ["placement-demo"],
-        default_config_files=[str(settings.path("etc", "placement", "placement.conf"))])
-    placement_db.configure(placement_conf)
-    serve_wsgi(settings, "placement", placement_deploy.loadapp(placement_conf),
-               PORTS["placement"])
+    serve_wsgi(settings, "placement", _placement_app(settings), PORTS["placement"])
     serve_wsgi(settings, "network", network_standin, PORTS["network"], threads=2)
 
-    os.environ["OS_NOVA_CONFIG_DIR"] = str(settings.path("etc", "nova"))
-    from nova.api.openstack import wsgi_app
-    api = wsgi_app.init_application("osapi_compute", "nova-api-os-compute")
+    api = _nova_api_app(settings, "api-paste.ini;nova.conf;nova-db.conf")
 
     from nova import context as nova_context
     from nova import service
@@ -108,7 +96,6 @@ def serve_nova(settings: DemoSettings):
                                        topic=scheduler_rpcapi.RPC_TOPIC)]
     for svc in services:
         svc.start()
-    user = os.environ.get("USER") or "root"
     for index in range(1, settings.hosts + 1):
         name = settings.host_name(index)
         # host, state_path (the node identity file) and the host URI are
@@ -118,8 +105,7 @@ def serve_nova(settings: DemoSettings):
         compute_state.mkdir(parents=True, exist_ok=True)
         conf.set_override("host", name)
         conf.set_override("state_path", str(compute_state))
-        conf.set_override("host_uri", f"ssh://{user}@{settings.address}:"
-                                      f"{settings.ssh_port(index)}", group="smartos")
+        conf.set_override("host_uri", settings.host_uri(index), group="smartos")
         try:
             compute = service.Service.create(
                 binary="nova-compute", host=name, topic=compute_rpcapi.RPC_TOPIC,
@@ -135,7 +121,46 @@ def serve_nova(settings: DemoSettings):
     return services
 
 
-SERVICES = {"keystone": serve_keystone, "glance": serve_glance, "nova": serve_nova}
+def _nova_api_app(settings: DemoSettings, config_files: str):
+    os.environ["OS_NOVA_CONFIG_DIR"] = str(settings.path("etc", "nova"))
+    os.environ["OS_NOVA_CONFIG_FILES"] = config_files
+    from nova.api.openstack import wsgi_app
+    return wsgi_app.init_application("osapi_compute", "nova-api-os-compute")
+
+
+def _placement_app(settings: DemoSettings):
+    from oslo_config import cfg
+    from placement import db_api as placement_db
+    from placement import deploy as placement_deploy
+    from placement import wsgi as placement_wsgi
+    placement_conf = cfg.ConfigOpts()           # its own options, not nova's CONF
+    placement_wsgi._parse_args(
+        placement_conf, ["placement-demo"],
+        default_config_files=[str(settings.path("etc", "placement", "placement.conf"))])
+    placement_db.configure(placement_conf)
+    return placement_deploy.loadapp(placement_conf)
+
+
+# -- deployed mode: one process per service, as a real deployment runs them -------------------
+def serve_placement(settings: DemoSettings):
+    sys.argv = ["placement-demo"]
+    serve_wsgi(settings, "placement", _placement_app(settings), PORTS["placement"])
+
+
+def serve_nova_api(settings: DemoSettings):
+    """nova-api and the network stand-in (nova 34 runs on native threads)."""
+    os.environ["OS_NOVA_DISABLE_EVENTLET_PATCHING"] = "true"
+    from nova import monkey_patch
+    monkey_patch.patch(backend="threading")
+    sys.argv = ["nova-api-demo"]
+    serve_wsgi(settings, "network", network_standin, PORTS["network"], threads=2)
+    serve_wsgi(settings, "nova-api",
+               _nova_api_app(settings, "api-paste.ini;nova.conf;nova-db.conf;nova-api.conf"),
+               PORTS["nova"], threads=16)
+
+
+SERVICES = {"keystone": serve_keystone, "glance": serve_glance, "nova": serve_nova,
+            "placement": serve_placement, "nova-api": serve_nova_api}
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,7 @@ SERVICE_USERS = ("nova", "glance", "placement")
 PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
          "network": 9696}
 SSH_BASE_PORT = 2200        # emulated host N listens on SSH_BASE_PORT + N
-SQLITE_DATABASES = ("keystone", "glance", "placement", "nova_api", "nova_cell0", "nova")
+DATABASES = ("keystone", "glance", "placement", "nova_api", "nova_cell0", "nova")
 
 
 def default_state_dir() -> Path:
@@ -37,6 +37,7 @@ class DemoSettings:
     hosts: int = 2
     database_url: str | None = None    # mysql+pymysql://user:pw@host[:port]; None: SQLite
     transport_url: str | None = None   # rabbit://...; None: in-process (fake:/)
+    database_prefix: str = "smartos_demo_"   # of the database names on a server
 
     def __post_init__(self):
         self.state_dir = Path(self.state_dir).resolve()
@@ -75,7 +76,7 @@ class DemoSettings:
     def database(self, name: str) -> str:
         if self.database_url is None:
             return f"sqlite:///{self.state_dir / 'db' / (name + '.sqlite')}"
-        return f"{self.database_url.rstrip('/')}/{name}"
+        return f"{self.database_url.rstrip('/')}/{self.database_prefix}{name}"
 
     @property
     def messaging_url(self) -> str:
@@ -92,3 +93,7 @@ class DemoSettings:
 
     def ssh_port(self, index: int) -> int:
         return SSH_BASE_PORT + index
+
+    def host_uri(self, index: int) -> str:
+        import getpass
+        return f"ssh://{getpass.getuser()}@{self.address}:{self.ssh_port(index)}"

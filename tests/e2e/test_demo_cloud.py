@@ -80,21 +80,33 @@ class Cloud:
 
 
 def _processes_of(state_dir: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(state_dir) in line]
+
+
+def start_cloud(state_dir, *options):
+    started = demo("--state-dir", str(state_dir), "--detach", *options)
+    assert "The demo cloud is up" in started.stdout
+    return Cloud(state_dir)
+
+
+def stop_cloud(cloud):
+    demo("stop", "--state-dir", str(cloud.state_dir))
+    assert _processes_of(cloud.state_dir) == []
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("demo-cloud")
-    started = demo("--state-dir", str(state_dir), "--address", ADDRESS, "--detach")
-    assert "The demo cloud is up" in started.stdout
-    yield Cloud(state_dir)
-    demo("stop", "--state-dir", str(state_dir))
-    assert _processes_of(state_dir) == []
+    cloud = start_cloud(tmp_path_factory.mktemp("demo-cloud"), "--address", ADDRESS)
+    yield cloud
+    stop_cloud(cloud)
 
 
 def test_zone_and_bhyve_servers_through_their_lifecycle(cloud):
+    lifecycle(cloud)
+
+
+def lifecycle(cloud):
     zone = cloud.openstack("server", "create", "--image", "smartos-zone-demo", "--flavor",
                            "z1.small", "--nic", "none", "--wait", "zone1", "-f", "json")
     vm = cloud.openstack("server", "create", "--image", "smartos-bhyve-demo", "--flavor",
@@ -198,3 +210,64 @@ def test_address_must_be_loopback(tmp_path):
 def test_stop_without_a_cloud(tmp_path):
     result = demo("stop", "--state-dir", str(tmp_path / "none"))
     assert "no demo cloud" in result.stdout
+
+
+# -- deployed mode: every service in its own process, on MariaDB and RabbitMQ -----------------
+DEPLOYED_ADDRESS = "127.0.0.44"
+
+
+def _service_up(port) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ensure_service(port, argv, timeout=60):
+    """Start the machine's MariaDB or RabbitMQ if it is down (as the env notes say)."""
+    if _service_up(port):
+        return
+    subprocess.run(argv, check=False, capture_output=True)
+    deadline = time.monotonic() + timeout
+    while not _service_up(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{argv[0]} did not start on port {port}")
+        time.sleep(1)
+
+
+@pytest.fixture
+def deployed_cloud(tmp_path):
+    import pymysql
+    _ensure_service(3306, ["start-stop-daemon", "--start", "--oknodo", "--background",
+                           "--exec", "/usr/sbin/mariadbd"])
+    _ensure_service(5672, ["rabbitmq-server", "-detached"], timeout=120)
+    tag = f"smartos_e2e_{os.getpid()}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", tag], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", tag, "guest", ".*", ".*",
+                    ".*"], check=True, capture_output=True)
+    cloud = None
+    try:
+        cloud = start_cloud(tmp_path / "state", "--address", DEPLOYED_ADDRESS,
+                            "--database-url", "mysql+pymysql://root@127.0.0.1",
+                            "--transport-url", f"rabbit://guest:guest@127.0.0.1:5672/{tag}",
+                            "--database-prefix", f"{tag}_")
+        yield cloud
+    finally:
+        if cloud is not None:
+            stop_cloud(cloud)
+        connection = pymysql.connect(host="127.0.0.1", user="root")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW DATABASES LIKE %s", (f"{tag}\\_%",))
+            for (name,) in cursor.fetchall():
+                cursor.execute(f"DROP DATABASE `{name}`")
+        connection.close()
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", tag], capture_output=True)
+
+
+def test_deployed_mode_runs_each_service_in_its_own_process(deployed_cloud):
+    processes = _processes_of(deployed_cloud.state_dir)
+    for binary in ("nova-conductor", "nova-scheduler"):
+        assert sum(f"/{binary} " in p for p in processes) >= 1, processes
+    assert sum("/nova-compute " in p for p in processes) == 2
+    for service in ("keystone", "glance", "placement", "nova-api"):
+        assert any(f"aio.services {service} " in p for p in processes), processes
+    lifecycle(deployed_cloud)

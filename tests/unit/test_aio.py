@@ -26,7 +26,9 @@ def settings(tmp_path):
 
 
 def test_render_round_trips_through_an_ini_parser(settings):
-    for build in (configs.keystone, configs.glance, configs.placement, configs.nova):
+    builds = [configs.keystone, configs.glance, configs.placement, configs.nova,
+              configs.nova_db, lambda s: configs.nova_compute(s, 2)]
+    for build in builds:
         sections = build(settings)
         expected = {name: {k: str(v) for k, v in opts.items()}
                     for name, opts in sections.items()}
@@ -37,9 +39,11 @@ def test_embedded_nova_uses_sqlite_fake_messaging_and_the_smartos_driver(setting
     nova = configs.nova(settings)
     assert nova["DEFAULT"]["compute_driver"] == "smartos.driver.SmartOSDriver"
     assert nova["DEFAULT"]["transport_url"] == "fake:/"
-    assert nova["database"]["connection"] == \
+    assert "database" not in nova and "api_database" not in nova   # computes: conductor
+    databases = configs.nova_db(settings)
+    assert databases["database"]["connection"] == \
         f"sqlite:///{settings.state_dir}/db/nova.sqlite"
-    assert nova["api_database"]["connection"].endswith("/db/nova_api.sqlite")
+    assert databases["api_database"]["connection"].endswith("/db/nova_api.sqlite")
     assert nova["smartos"]["ssh_key_file"] == str(settings.state_dir / "ssh" / "id_ed25519")
     assert nova["placement"]["auth_url"] == "http://127.0.0.9:5000/v3"
     assert settings.embedded
@@ -48,11 +52,21 @@ def test_embedded_nova_uses_sqlite_fake_messaging_and_the_smartos_driver(setting
 def test_external_database_and_messaging(settings):
     settings.database_url = "mysql+pymysql://root@127.0.0.1/"
     settings.transport_url = "rabbit://guest:guest@127.0.0.1:5672/"
-    nova = configs.nova(settings)
-    assert nova["database"]["connection"] == "mysql+pymysql://root@127.0.0.1/nova"
-    assert nova["DEFAULT"]["transport_url"] == "rabbit://guest:guest@127.0.0.1:5672/"
-    assert configs.keystone(settings)["database"]["connection"].endswith("/keystone")
+    assert configs.nova_db(settings)["database"]["connection"] == \
+        "mysql+pymysql://root@127.0.0.1/smartos_demo_nova"
+    assert configs.nova(settings)["DEFAULT"]["transport_url"] == \
+        "rabbit://guest:guest@127.0.0.1:5672/"
+    assert configs.keystone(settings)["database"]["connection"].endswith(
+        "/smartos_demo_keystone")
     assert not settings.embedded
+
+
+def test_each_compute_has_its_own_identity_and_host(settings):
+    compute = configs.nova_compute(settings, 3)
+    assert compute["DEFAULT"]["host"] == "smartos-3"
+    assert compute["DEFAULT"]["state_path"].endswith("/nova/computes/smartos-3")
+    assert compute["smartos"]["host_uri"].endswith("@127.0.0.9:2203")
+    assert compute["smartos"]["host_uri"].startswith("ssh://")
 
 
 def test_settings_survive_a_restart(settings):
