@@ -42,12 +42,38 @@ def main(argv=None) -> int:
     p.add_argument("--database-prefix", help="prefix of the database names on the server "
                    "(default smartos_demo_)")
     p.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
+    p = sub.add_parser("tempest-config", help="write a tempest.conf for the running demo")
+    p.add_argument("--state-dir", help="the demo's state directory")
+    p.add_argument("--output", help="where to write it (default: STATE/tempest/etc/tempest.conf)")
     args = parser.parse_args(argv)
+    if args.command == "tempest-config":
+        return tempest_config(args)
     if args.command == "walkthrough":
         return walkthrough(args)
     if args.command == "demo":
         return demo(args)
     return 2
+
+
+def tempest_config(args) -> int:
+    from openstack_smartos.aio import demo as demo_cloud, tempest
+    from openstack_smartos.aio.settings import DemoSettings, default_state_dir
+
+    state_dir = args.state_dir or default_state_dir()
+    try:
+        settings = DemoSettings.load(state_dir)
+    except FileNotFoundError:
+        print(f"openstack-smartos tempest-config: no demo cloud in {state_dir}",
+              file=sys.stderr)
+        return 1
+    if not demo_cloud.running_pid(settings):
+        print(f"openstack-smartos tempest-config: the demo cloud in {state_dir} is not "
+              "running (start it with openstack-smartos demo --detach)", file=sys.stderr)
+        return 1
+    output = args.output or settings.path("tempest", "etc", "tempest.conf")
+    path = tempest.write(settings, output)
+    print(path)
+    return 0
 
 
 def demo(args) -> int:

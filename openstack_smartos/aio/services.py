@@ -47,12 +47,19 @@ def serve_glance(settings: DemoSettings):
     serve_wsgi(settings, "glance", wsgi_app.init_app(), PORTS["glance"])
 
 
+QUOTA_UNLIMITED = {"quota": {name: -1 for name in (
+    "port", "network", "subnet", "router", "floatingip", "security_group",
+    "security_group_rule")}}
+
+
 def network_standin(environ, start_response):
-    """Just enough of the networking API for servers booted with ``--nic none``.
+    """Just enough of the networking API for servers without networks.
 
     nova lists an instance's ports when it deletes it, whatever it was
-    booted with; every collection here is empty. Neutron replaces this when
-    the networking integration lands.
+    booted with, and checks the project's port quota when a server is
+    created without a ``networks`` field (microversions before 2.37). Every
+    collection here is empty and every quota unlimited. Neutron replaces
+    this when the networking integration lands.
     """
     path = environ.get("PATH_INFO", "").rstrip("/")
     if environ["REQUEST_METHOD"] != "GET":
@@ -60,8 +67,12 @@ def network_standin(environ, start_response):
             "404 Not Found"
     elif path in ("", "/v2.0"):
         body, status = {"resources": []}, "200 OK"
+    elif "/quotas/" in path:
+        body, status = QUOTA_UNLIMITED, "200 OK"
     else:
-        body, status = {path.rsplit("/", 1)[-1].split(".")[0]: []}, "200 OK"
+        # /v2.0/security-groups answers {"security_groups": []}, as neutron does.
+        collection = path.rsplit("/", 1)[-1].split(".")[0].replace("-", "_")
+        body, status = {collection: []}, "200 OK"
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(data)))])

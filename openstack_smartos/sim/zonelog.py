@@ -148,7 +148,10 @@ def boot_transcript(host, cfg: dict) -> bytes:
                  f"systemd[1]: Set hostname to <{name}>.",
                  "", f"{name} login: "]
     else:
-        lines = [f"Hostname: {name}", "", f"{name} console login: "]
+        lines = ["Loading smf(7) service descriptions: 1/1",
+                 "Reading ZFS config: done.",
+                 "Mounting ZFS filesystems: (1/1)",
+                 f"Hostname: {name}", "", f"{name} console login: "]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 

@@ -184,6 +184,27 @@ def test_restart_keeps_the_cloud(cloud):
     cloud.openstack("server", "delete", "--wait", "survivor")
 
 
+def test_tempest_curated_subset(cloud, tmp_path):
+    """tempest-config's file drives tempest's own compute API tests: all pass."""
+    from openstack_smartos.aio import tempest
+    from openstack_smartos.aio.settings import DemoSettings
+    subset = Path(__file__).with_name("tempest-subset.txt")
+    wanted = [line for line in subset.read_text().splitlines()
+              if line and not line.startswith("#")]
+    result = tempest.run(DemoSettings.load(cloud.state_dir), tmp_path / "ws",
+                         include_list=subset)
+    assert result["failed"] == 0, result["failed_tests"]
+    assert (result["passed"], result["skipped"]) == (len(wanted), 0), result
+    conf = (tmp_path / "ws" / "etc" / "tempest.conf").read_text()
+    assert "console_output = true" in conf and "pause = false" in conf
+
+
+def test_tempest_config_needs_a_running_demo(tmp_path):
+    result = subprocess.run([str(BIN / "openstack-smartos"), "tempest-config",
+                             "--state-dir", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1 and "no demo cloud" in result.stderr
+
+
 def test_second_start_is_refused_and_leaves_the_first_running(cloud):
     result = demo("--state-dir", str(cloud.state_dir), "--detach", check=False)
     assert result.returncode == 1 and "already running" in result.stderr

@@ -117,6 +117,10 @@ def test_network_standin_answers_empty_collections_only():
     assert call(services.network_standin, "GET", "/v2.0/ports.json") == \
         ("200 OK", {"ports": []})
     assert call(services.network_standin, "GET", "/v2.0/") == ("200 OK", {"resources": []})
+    assert call(services.network_standin, "GET", "/v2.0/security-groups") == \
+        ("200 OK", {"security_groups": []})
+    status, body = call(services.network_standin, "GET", "/v2.0/quotas/abc")
+    assert status == "200 OK" and body["quota"]["port"] == -1
     status, body = call(services.network_standin, "POST", "/v2.0/ports")
     assert status == "404 Not Found" and "no networking" in body["NeutronError"]["message"]
 
@@ -128,3 +132,25 @@ def test_clouds_yaml_names_both_users(settings):
     assert clouds["demo"]["auth"]["username"] == "demo"
     assert clouds["demo-admin"]["auth"]["project_name"] == "admin"
     assert clouds["demo"]["auth"]["auth_url"] == "http://127.0.0.9:5000/v3"
+
+
+def test_tempest_flags_follow_what_the_driver_implements():
+    from nova.virt import driver as nova_driver
+
+    from openstack_smartos.aio import tempest
+    from openstack_smartos.nova.driver import SmartOSDriver
+
+    flags = tempest.feature_flags(SmartOSDriver)
+    assert flags["console_output"] is True               # get_console_output
+    assert flags["pause"] is False and flags["snapshot"] is False
+    assert flags["vnc_console"] is False                 # no console proxy in the demo
+    assert tempest.feature_flags(nova_driver.ComputeDriver)["console_output"] is False
+
+    class Pausing(SmartOSDriver):
+        def pause(self, instance):
+            pass
+
+        def unpause(self, instance):
+            pass
+
+    assert tempest.feature_flags(Pausing)["pause"] is True
