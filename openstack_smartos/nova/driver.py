@@ -31,7 +31,8 @@ from nova.virt import hardware
 from nova.virt import node as nova_node
 
 from openstack_smartos.host import SmartOSHost, errors as host_errors
-from openstack_smartos.nova import brands, conf as smartos_conf, images, metadata, payload
+from openstack_smartos.nova import brands, conf as smartos_conf, diagnostics, images, metadata
+from openstack_smartos.nova import payload
 from openstack_smartos.nova import reserved, vifs
 
 LOG = logging.getLogger(__name__)
@@ -461,6 +462,18 @@ class SmartOSDriver(driver.ComputeDriver):
         if not vnc.get("port"):
             raise exception.ConsoleTypeUnavailable(console_type="vnc")
         return console_type.ConsoleVNC(host=vnc["host"], port=vnc["port"])
+
+    # -- diagnostics ----------------------------------------------------------------------
+    def get_diagnostics(self, instance):
+        """The VM's state, memory, CPU, ZFS and VNIC counters (one get, one kstat)."""
+        vm = self._owned_vm(instance)
+        if vm is None:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        stats = None
+        if vm.get("zoneid") is not None and vm.get("state") == "running":
+            with _translated(instance, "kstat"):
+                stats = self.host.kstat.zone_stats(zoneid=vm["zoneid"]).get(instance.uuid)
+        return diagnostics.legacy_diagnostics(vm, stats, time.time())
 
     # -- the host's resources -------------------------------------------------------------
     def get_available_nodes(self, refresh=False):

@@ -151,6 +151,34 @@ class TestHostFigures(sf.SmartOSFunctionalBase):
         self.assertRegex(hypervisor["uptime"], r"^ \d\d:\d\d:\d\d up \d+ days?, +\d+:\d\d$")
 
 
+class TestDiagnostics(sf.SmartOSFunctionalBase):
+
+    def test_diagnostics_are_the_zones_kstats(self):
+        """GET /servers/{id}/diagnostics (before 2.48): vmadm get + kstat of the zone."""
+        server = self._boot(self._register_image("zone"), self._flavor("zone"))
+        self.admin_api.microversion = "2.47"
+        body = self.admin_api.api_get(f"/servers/{server['id']}/diagnostics").body
+        vm = sf.vmadm_get(self.host1, server["id"])
+        self.assertEqual("running", body["state"])
+        self.assertEqual(vm["max_physical_memory"] * 1024, body["memory"])
+        rss = sf.run(self.host1, "kstat", "-p", f"memory_cap:{vm['zoneid']}::rss")[1]
+        # The emulated zone's rss moves with time: the same figure, a moment apart.
+        self.assertAlmostEqual(int(rss.split()[-1]) // 1024, body["memory-rss"],
+                               delta=body["memory-rss"] // 20)
+        self.assertGreaterEqual(body["cpu_time"], 0)
+        self.assertGreaterEqual(body["uptime"], 0)
+        self._delete_server(server)
+
+    def test_standardised_diagnostics_are_not_offered(self):
+        """2.48 names the driver from nova's closed list of in-tree drivers: 501."""
+        server = self._boot(self._register_image("zone"), self._flavor("zone"))
+        self.admin_api.microversion = "2.48"
+        response = self.admin_api.api_get(f"/servers/{server['id']}/diagnostics",
+                                          check_response_status=False)
+        self.assertEqual(501, response.status)
+        self._delete_server(server)
+
+
 class TestHostIP(sf.SmartOSFunctionalBase):
     HOST_KWARGS = {"admin_ip": "127.0.0.77"}
 
