@@ -140,8 +140,13 @@ def run(settings: DemoSettings, workspace: Path, *, regex: str | None = None,
     import time
     tempest_bin = Path(sys.executable).with_name("tempest")
     workspace = Path(workspace)
-    subprocess.run([str(tempest_bin), "init", str(workspace)], check=True,
-                   capture_output=True, text=True)
+    # A workspace registry of its own: tempest's default (~/.tempest) refuses
+    # a second workspace of the same name.
+    init = subprocess.run([str(tempest_bin), "init", "--name", workspace.name,
+                           "--workspace-path", str(workspace.parent / "tempest-workspaces.yaml"),
+                           str(workspace)], capture_output=True, text=True)
+    if init.returncode:
+        raise RuntimeError(f"tempest init {workspace} failed: {init.stderr.strip()}")
     write(settings, workspace / "etc" / "tempest.conf", workspace / "logs")
     argv = [str(tempest_bin), "run", "--concurrency", str(concurrency)]
     if include_list is not None:
