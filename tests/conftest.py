@@ -198,8 +198,8 @@ def install_image():
     """
     import uuid as uuidlib
 
-    from openstack_smartos.sim import imgstore
-    from openstack_smartos.sim.zfs import Pool
+    from openstack_smartos.sim.state import images as imgstore
+    from openstack_smartos.sim.state.zfs import Pool
 
     def install(host, image_type="zone-dataset", uuid=None, size_mib=None, **manifest):
         uuid = uuid or str(uuidlib.uuid4())

@@ -70,7 +70,7 @@ def init_host(root, *, hostname=None, cpus=8, memory_mib=16384, zpool_gib=256,
         (root / "root" / sub).mkdir(parents=True, exist_ok=True)
     host = SimHost(root)
     with host.locked():
-        from openstack_smartos.sim import zfs  # noqa: creates the pool
+        from openstack_smartos.sim.state import zfs  # noqa: creates the pool
         zfs.Pool(host).ensure_pool()
     # Close the connection: an idle open one keeps SQLite's write-ahead log
     # from being checkpointed away, which slows every later commit. The

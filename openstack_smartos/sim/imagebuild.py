@@ -13,9 +13,9 @@ import os
 import tempfile
 import uuid as uuidlib
 
-from openstack_smartos.sim import imgadm
+from openstack_smartos.sim.commands.imgadm import create as imgadm_create
 from openstack_smartos.sim.host import init_host
-from openstack_smartos.sim.zfs import Pool
+from openstack_smartos.sim.state.zfs import Pool
 
 _CHUNK = 4 << 20
 
@@ -52,7 +52,7 @@ def build_image(out_dir, image_type="zone-dataset", *, name="sim-image", version
                     pool.write_file(dataset, path, content)
             pool.snapshot(f"{dataset}@final")
         with open(file_path, "wb") as handle:
-            writer = imgadm._HashingWriter(handle, imgadm._compressor(compression))
+            writer = imgadm_create._HashingWriter(handle, imgadm_create._compressor(compression))
             with host.locked():
                 pool.send(f"{dataset}@final", writer)
             writer.close()

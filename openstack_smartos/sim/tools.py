@@ -18,16 +18,16 @@ from openstack_smartos.sim import faults
 from openstack_smartos.sim.host import SimHost
 
 TOOLS = {
-    "vmadm": "openstack_smartos.sim.vmadm",
-    "imgadm": "openstack_smartos.sim.imgadm",
-    "zfs": "openstack_smartos.sim.zfs_cli",
-    "zpool": "openstack_smartos.sim.zfs_cli",
-    "sysinfo": "openstack_smartos.sim.sysinfo",
-    "kstat": "openstack_smartos.sim.kstat",
-    "fwadm": "openstack_smartos.sim.fwadm",
-    "nictagadm": "openstack_smartos.sim.nictagadm",
-    "dd": "openstack_smartos.sim.dd",
-    "tail": "openstack_smartos.sim.tail",
+    "vmadm": "openstack_smartos.sim.commands.vmadm",
+    "imgadm": "openstack_smartos.sim.commands.imgadm",
+    "zfs": "openstack_smartos.sim.commands.zfs",
+    "zpool": "openstack_smartos.sim.commands.zfs",
+    "sysinfo": "openstack_smartos.sim.commands.sysinfo",
+    "kstat": "openstack_smartos.sim.commands.kstat",
+    "fwadm": "openstack_smartos.sim.commands.fwadm",
+    "nictagadm": "openstack_smartos.sim.commands.nictagadm",
+    "dd": "openstack_smartos.sim.commands.dd",
+    "tail": "openstack_smartos.sim.commands.tail",
 }
 
 

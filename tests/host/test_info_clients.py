@@ -10,7 +10,7 @@ import pytest
 
 # Imported up front so its tables are registered before init_host opens the
 # state database (init_host imports it lazily, after connecting).
-import openstack_smartos.sim.zfs  # noqa: F401
+import openstack_smartos.sim.state.zfs  # noqa: F401
 
 from openstack_smartos.host import errors
 from openstack_smartos.host.fwadm import Fwadm
@@ -18,8 +18,8 @@ from openstack_smartos.host.kstat import Kstat, ZoneStats, parse
 from openstack_smartos.host.nictagadm import Nictagadm, parse_list
 from openstack_smartos.host.sysinfo import Sysinfo
 from openstack_smartos.host.transport import connect
-from openstack_smartos.sim import kstat as sim_kstat
-from openstack_smartos.sim import vmstore
+from openstack_smartos.sim.commands import kstat as sim_kstat
+from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.host import init_host
 
 MIB = 1 << 20

@@ -52,7 +52,7 @@ def test_two_hosts_served_side_by_side(served_host):
 
 
 def test_each_host_answers_for_its_own_directory(served_host):
-    if importlib.util.find_spec("openstack_smartos.sim.sysinfo") is None:
+    if importlib.util.find_spec("openstack_smartos.sim.commands.sysinfo") is None:
         pytest.skip("the sysinfo emulator is not implemented yet")
     one = served_host(hostname="alpha")
     two = served_host(hostname="beta")

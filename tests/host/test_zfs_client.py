@@ -13,7 +13,7 @@ import pytest
 from openstack_smartos.host import errors
 from openstack_smartos.host.transport import connect
 from openstack_smartos.host.zfs import Zfs, Zpool
-from openstack_smartos.sim.zfs import Pool
+from openstack_smartos.sim.state.zfs import Pool
 
 MIB = 1 << 20
 

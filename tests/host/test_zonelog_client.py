@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import openstack_smartos.sim.zfs  # noqa: F401  (tables registered before init_host)
+import openstack_smartos.sim.state.zfs  # noqa: F401  (tables registered before init_host)
 from openstack_smartos.host import errors
 from openstack_smartos.host.transport import connect
 from openstack_smartos.host.zonelog import ZoneLogs, console_bytes
-from openstack_smartos.sim import zonelog as sim_zonelog
+from openstack_smartos.sim.state import zonelog as sim_zonelog
 from openstack_smartos.sim.host import SimHost, init_host
 
 UUID = "54f1cc77-68f1-42ab-acac-5c4f64f5d6e0"

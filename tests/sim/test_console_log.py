@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from openstack_smartos.sim import zonelog
+from openstack_smartos.sim.state import zonelog
 from openstack_smartos.sim.tools import run_tool
 from tests.sim.test_vmadm import bhyve, create, host, kvm, set_timings, vmadm, zone  # noqa: F401
 from tests.sim.test_vmadm import zone_image, zvol_image  # noqa: F401

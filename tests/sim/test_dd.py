@@ -9,7 +9,7 @@ import pytest
 
 from openstack_smartos.host import SmartOSHost, errors
 from openstack_smartos.sim import tools
-from openstack_smartos.sim.zfs import Pool
+from openstack_smartos.sim.state.zfs import Pool
 
 MIB = 1 << 20
 

@@ -15,9 +15,11 @@ import pytest
 
 # Imported up front so its tables are registered before init_host opens the
 # state database (init_host imports it lazily, after connecting).
-import openstack_smartos.sim.zfs  # noqa: F401
+import openstack_smartos.sim.state.zfs  # noqa: F401
 
-from openstack_smartos.sim import fwadm, tools, vmstore
+from openstack_smartos.sim import tools
+from openstack_smartos.sim.commands.fwadm import rules as fwadm_rules
+from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.host import SimHost, init_host
 
 VM_A = "04128191-d2cb-43fc-a970-e4deefe970d8"
@@ -96,8 +98,8 @@ def add(host, *args, stdin=b""):
 def test_rule_canonical_text(text, canonical):
     """§9: canonical text has upper-case keywords, lower-case protocol and targets,
     and PORTS ranges written `a - b`."""
-    assert fwadm.parse(text).text == canonical
-    assert fwadm.parse(canonical).text == canonical  # idempotent
+    assert fwadm_rules.parse(text).text == canonical
+    assert fwadm_rules.parse(canonical).text == canonical  # idempotent
 
 
 @pytest.mark.parametrize("text, message", [
@@ -119,20 +121,20 @@ def test_rule_canonical_text(text, canonical):
 def test_rule_errors(text, message):
     """§9: invalid rules are refused with a clear message (limits: ports 1-65535,
     types 0-255; a rule must touch a VM)."""
-    with pytest.raises(fwadm.RuleError) as info:
-        fwadm.parse(text)
+    with pytest.raises(fwadm_rules.RuleError) as info:
+        fwadm_rules.parse(text)
     assert message in str(info.value)
 
 
 def test_rule_limits_24_targets_and_ports():
     """§9: 24 targets per side and 24 ports (v4)."""
     ips = [f"ip 10.0.0.{i}" for i in range(1, 26)]
-    fwadm.parse(f"FROM ({' OR '.join(ips[:24])}) TO all vms ALLOW tcp PORT 1")
-    with pytest.raises(fwadm.RuleError, match="too many targets"):
-        fwadm.parse(f"FROM ({' OR '.join(ips)}) TO all vms ALLOW tcp PORT 1")
+    fwadm_rules.parse(f"FROM ({' OR '.join(ips[:24])}) TO all vms ALLOW tcp PORT 1")
+    with pytest.raises(fwadm_rules.RuleError, match="too many targets"):
+        fwadm_rules.parse(f"FROM ({' OR '.join(ips)}) TO all vms ALLOW tcp PORT 1")
     ports = ", ".join(str(p) for p in range(1, 26))
-    with pytest.raises(fwadm.RuleError, match="too many ports"):
-        fwadm.parse(f"FROM any TO all vms ALLOW tcp PORTS {ports}")
+    with pytest.raises(fwadm_rules.RuleError, match="too many ports"):
+        fwadm_rules.parse(f"FROM any TO all vms ALLOW tcp PORTS {ports}")
 
 
 # -- add / get / list -------------------------------------------------------------------
@@ -346,7 +348,7 @@ def test_rules_for_vm_and_status(host, vms):
 def test_start_stop_with_vmadm(host):
     """§9: start/stop run `vmadm update firewall_enabled=true/false` and print
     `Firewall started for VM <uuid>` / `Firewall stopped for VM <uuid>`."""
-    pytest.importorskip("openstack_smartos.sim.vmadm.store")
+    pytest.importorskip("openstack_smartos.sim.state.vms.store")
     host = SimHost(host.root)  # a connection opened after the VM store's tables exist
     try:
         vmstore.all_vms(host)

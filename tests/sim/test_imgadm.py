@@ -15,7 +15,7 @@ from openstack_smartos.host import errors
 from openstack_smartos.host.transport import connect
 from openstack_smartos.host.imgadm import Imgadm
 from openstack_smartos.sim import imagebuild, tools
-from openstack_smartos.sim.zfs import Pool
+from openstack_smartos.sim.state.zfs import Pool
 
 ZONE_FILES = {"etc/motd": b"hello from the image\n", "opt/blob": os.urandom(300_000)}
 

@@ -16,10 +16,11 @@ import pytest
 
 # Imported up front so its tables are registered before init_host opens the
 # state database (init_host imports it lazily, after connecting).
-import openstack_smartos.sim.zfs  # noqa: F401
+import openstack_smartos.sim.state.zfs  # noqa: F401
 
-from openstack_smartos.sim import kstat as sim_kstat
-from openstack_smartos.sim import tools, vmstore
+from openstack_smartos.sim.commands import kstat as sim_kstat
+from openstack_smartos.sim import tools
+from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.host import SimHost, init_host
 
 MIB = 1 << 20
@@ -410,7 +411,7 @@ def test_kstat_json(host, vms, clock):
 def test_kstat_with_vmadm_created_vm(host):
     """§8 with the real emulated vmadm: a VM made by vmadm create has zone kstats
     keyed on its zoneid."""
-    pytest.importorskip("openstack_smartos.sim.vmadm.store")
+    pytest.importorskip("openstack_smartos.sim.state.vms.store")
     host = SimHost(host.root)  # a connection opened after the VM store's tables exist
     try:
         vmstore.all_vms(host)

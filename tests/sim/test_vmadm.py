@@ -10,9 +10,10 @@ import uuid as uuidlib
 
 import pytest
 
-from openstack_smartos.sim import faults, vmstore
+from openstack_smartos.sim import faults
+from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.tools import run_tool
-from openstack_smartos.sim.zfs import Pool, ZFSError
+from openstack_smartos.sim.state.zfs import Pool, ZFSError
 
 
 class Run:

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from openstack_smartos.sim import tools
-from openstack_smartos.sim.zfs import BLOCK, Pool, ZFSError, decode_token
+from openstack_smartos.sim.state.zfs import BLOCK, Pool, ZFSError, decode_token
 
 MIB = 1 << 20
 

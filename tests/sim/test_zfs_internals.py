@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from openstack_smartos.sim.zfs import BLOCK, MAGIC, MAGIC_V1, Pool, ZFSError
+from openstack_smartos.sim.state.zfs import BLOCK, MAGIC, MAGIC_V1, Pool, ZFSError
 
 MIB = 1 << 20
 

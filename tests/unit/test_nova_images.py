@@ -31,7 +31,7 @@ from openstack_smartos.nova import conf as smartos_conf
 from openstack_smartos.nova import images
 from openstack_smartos.nova.images import ImageCache, ImageInstallError
 from openstack_smartos.sim import faults, imagebuild
-from openstack_smartos.sim.zfs import Pool
+from openstack_smartos.sim.state.zfs import Pool
 
 MIB = 1 << 20
 MARKER = "openstack-test"

@@ -1,0 +1,1 @@
+"""The emulated SmartOS commands, one module or package per tool (see ``tools.TOOLS``)."""

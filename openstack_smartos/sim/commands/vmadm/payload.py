@@ -1,0 +1,416 @@
+"""Payload validation, normalisation and defaults (pure functions).
+
+Nothing here touches the host: what the checks need from it (pool names,
+NIC tags, installed images, MACs in use) arrives in an ``Env``.
+
+The rules follow the reference (§1.1, §1.3, §2): properties not allowed for
+the action and brand are dropped (and reported as ``bad_properties`` by
+``vmadm validate`` only); wrong values, missing required properties and a bad
+brand are fatal.
+
+Constants, ``Problems``, ``Env`` and the checks of single values are in
+``values``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from openstack_smartos.sim.commands.vmadm import proptable
+from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
+from openstack_smartos.sim.commands.vmadm.values import (_BAD, COLLECTIONS, DISK_MODELS,
+                                                         HVM_LIMIT_PRIV, IMAGE_TYPES, MAC_RE,
+                                                         MAP_PROPS, MEMORY_OVERHEAD,
+                                                         MIN_HVM_OVERHEAD, MIN_SWAP,
+                                                         NIC_FALSE_FLAGS, SUB_CHECKS, TOP_CHECKS,
+                                                         ZERO_UUID, Env, PayloadError, Problems,
+                                                         coerce, from_string)
+
+
+# -- the property filter -------------------------------------------------------------
+def filter_properties(payload: dict, action: str, brand: str, problems: Problems,
+                      *, keep=()) -> dict:
+    """Keep the properties allowed for ``action``/``brand``, coerced to their types.
+
+    Disallowed keys are recorded in ``problems.bad_properties`` and dropped;
+    values that cannot be coerced or fail their check go to ``bad_values``.
+    ``None`` values are kept for update (they clear) and dropped otherwise.
+    """
+    out = {}
+    for key, value in payload.items():
+        if key in keep:
+            out[key] = value
+            continue
+        prop = proptable.get(key)
+        if prop is None or not prop.allowed(action, brand):
+            problems.bad_properties.append(key)
+            continue
+        if value is None:
+            if action == "update":
+                out[key] = None
+            continue
+        converted = coerce(prop.type, value)
+        if converted is _BAD:
+            problems.value(key)
+            continue
+        check = TOP_CHECKS.get(key)
+        if check is not None:
+            try:
+                ok = check(converted)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                problems.value(key)
+                continue
+        collection = prop.check_as or (key if key in COLLECTIONS else None)
+        if prop.type == "object-array" and collection:
+            sub_action = "update" if key.startswith("update_") else "add"
+            converted = [
+                _filter_item(collection, item, sub_action, brand, problems, f"{key}.{i}")
+                for i, item in enumerate(converted)]
+        out[key] = converted
+    return out
+
+
+def _filter_item(collection, item, action, brand, problems, where):
+    out = {}
+    check = SUB_CHECKS.get(collection)
+    for key, value in item.items():
+        prop = proptable.sub_prop(collection, key)
+        if prop is None or not prop.allowed(action, brand):
+            problems.bad_properties.append(f"{where}.{key}")
+            continue
+        if value is None:
+            continue
+        converted = coerce(prop.type, value)
+        ok = converted is not _BAD
+        if ok and check is not None:
+            try:
+                ok = check(key, converted, brand)
+            except (TypeError, ValueError):
+                ok = False
+        if not ok:
+            problems.value(f"{where}.{key}")
+            continue
+        out[key] = converted
+    return out
+
+
+# -- create ------------------------------------------------------------------------------
+def normalise_mac(mac: str) -> str:
+    return ":".join(f"{int(part, 16):02x}" for part in mac.split(":"))
+
+
+def brand_of(payload: dict) -> str:
+    return payload.get("brand", "joyent") if isinstance(payload, dict) else "joyent"
+
+
+def check_brand(brand, problems: Problems) -> bool:
+    if not isinstance(brand, str) or brand not in BRANDS:
+        problems.bad_brand = brand
+        return False
+    return True
+
+
+def validate_create(raw: dict, env: Env, action: str = "create"):
+    """Return (config, metadata maps, problems, bad nic tags).
+
+    ``config`` holds every stored property with defaults applied; the maps are
+    customer_metadata, internal_metadata, tags and routes.
+    """
+    problems = Problems()
+    brand = brand_of(raw)
+    if not check_brand(brand, problems):
+        return None, None, problems, []
+    raw = dict(raw)
+    # Deprecated spellings (§2.2): dataset_uuid and zfs_storage_pool_name.
+    if "dataset_uuid" in raw and proptable.get("dataset_uuid").allowed(action, brand):
+        value = raw.pop("dataset_uuid")
+        raw.setdefault("image_uuid", value)
+    if "zfs_storage_pool_name" in raw:
+        value = raw.pop("zfs_storage_pool_name")
+        if proptable.get("zfs_storage_pool_name").allowed(action, brand):
+            raw.setdefault("zpool", value)
+        else:
+            problems.bad_properties.append("zfs_storage_pool_name")
+    cfg = filter_properties(raw, action, brand, problems)
+    cfg["brand"] = brand
+    hvm = brand in HVM_BRANDS
+    for name, prop in proptable.table().items():
+        if prop.required_for(action, brand) and name not in cfg and name != "brand":
+            if name in problems.bad_values:
+                continue
+            problems.missing(name)
+    if cfg.get("zpool", env.zpool) not in env.pools:
+        problems.value("zpool")
+    maps = {key: cfg.pop(key, {}) for key in MAP_PROPS}
+    uuid = cfg.get("uuid") or (env.new_uuid() if env.new_uuid else None)
+    cfg["uuid"] = uuid
+    zpool = cfg.setdefault("zpool", env.zpool)
+
+    # Images (§1.1: `imgadm get -P <pool> <uuid>`, manifest.type per brand).
+    if "image_uuid" in cfg and env.check_images:
+        manifest = env.image(cfg["image_uuid"])
+        if manifest is None or manifest.get("type") not in IMAGE_TYPES[brand]:
+            problems.value("image_uuid")
+    if hvm:
+        _normalise_disks(cfg, brand, uuid, zpool, env, problems)
+    _normalise_nics(cfg.get("nics"), brand, env, problems, "nics", start=0)
+    if problems.fatal:
+        return cfg, maps, problems, []
+    _apply_defaults(cfg, brand, env)
+    bad_tags = [nic["nic_tag"] for nic in cfg.get("nics", ())
+                if env.nic_tags is not None and nic.get("nic_tag") is not None
+                and nic["nic_tag"].split("/")[0] not in env.nic_tags]
+    return cfg, maps, problems, list(dict.fromkeys(bad_tags))
+
+
+def _normalise_nics(nics, brand, env, problems, where, start=0, existing=()):
+    """Interfaces, MACs, primary flag and the ip/ips/gateway derivations."""
+    if not nics:
+        return
+    prefix = "eth" if brand == "lx" else "net"
+    used = {nic.get("interface") for nic in existing} | {
+        nic.get("interface") for nic in nics if nic.get("interface")}
+    seen_macs = {nic.get("mac") for nic in existing}
+    counter = start
+    for index, nic in enumerate(nics):
+        name = f"{where}.{index}"
+        if not nic.get("interface"):
+            while f"{prefix}{counter}" in used:
+                counter += 1
+            nic["interface"] = f"{prefix}{counter}"
+            used.add(nic["interface"])
+        if nic.get("mac"):
+            nic["mac"] = normalise_mac(nic["mac"])
+        elif "vrrp_vrid" in nic:
+            nic["mac"] = f"00:00:5e:00:01:{nic['vrrp_vrid']:02x}"
+        elif env.new_mac is not None:
+            mac = env.new_mac()
+            while mac in env.macs_in_use or mac in seen_macs:
+                mac = env.new_mac()
+            nic["mac"] = mac
+        if nic.get("mac") in seen_macs:
+            problems.value(f"{name}.mac")
+        seen_macs.add(nic.get("mac"))
+        _derive_ips(nic, problems, name)
+        for flag in NIC_FALSE_FLAGS:
+            if nic.get(flag) is False:
+                del nic[flag]
+        if nic.get("primary") is False:
+            del nic["primary"]
+
+
+def _derive_ips(nic, problems, name):
+    """ips <-> ip/netmask, gateways <-> gateway (§2.4)."""
+    if "ips" in nic:
+        first = next((ip for ip in nic["ips"] if ip == "dhcp" or
+                      (ip not in ("addrconf",) and ":" not in ip.split("/")[0])), None)
+        if first == "dhcp":
+            nic["ip"] = "dhcp"
+            nic.pop("netmask", None)
+        elif first is not None:
+            iface = ipaddress.IPv4Interface(first)
+            nic["ip"] = str(iface.ip)
+            nic["netmask"] = str(iface.netmask)
+    elif "ip" in nic:
+        if nic["ip"] == "dhcp":
+            nic["ips"] = ["dhcp"]
+        elif "netmask" in nic:
+            try:
+                iface = ipaddress.IPv4Interface(f"{nic['ip']}/{nic['netmask']}")
+                nic["ips"] = [f"{iface.ip}/{iface.network.prefixlen}"]
+            except ValueError:
+                problems.value(f"{name}.netmask")
+        else:
+            problems.missing(f"{name}.netmask")
+    if "gateways" in nic:
+        if nic["gateways"]:
+            nic["gateway"] = nic["gateways"][0]
+        else:
+            nic.pop("gateway", None)
+    elif "gateway" in nic:
+        nic["gateways"] = [nic["gateway"]]
+
+
+def set_primary(nics):
+    """Exactly one primary NIC: the first marked one, or the first NIC."""
+    primary = next((nic for nic in nics if nic.get("primary")), None)
+    for nic in nics:
+        nic.pop("primary", None)
+    if nics:
+        (primary or nics[0])["primary"] = True
+
+
+def disk_dataset(brand, zpool, uuid, index):
+    if brand == "kvm":
+        return f"{zpool}/{uuid}-disk{index}"
+    return f"{zpool}/{uuid}/disk{index}"
+
+
+def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=None,
+                     first_index=0, new_uuid=None):
+    disks = cfg.get(key) if disks is None else disks
+    if not disks:
+        return
+    driver = cfg.get("disk_driver")
+    index = first_index
+    cdrom_slot = disk_slot = 0
+    for position, disk in enumerate(disks):
+        name = f"{key}.{position}"
+        disk.setdefault("media", "disk")
+        if "model" not in disk:
+            if driver in DISK_MODELS[brand]:
+                disk["model"] = driver
+            else:
+                problems.value(f"{name}.model")
+        disk_zpool = disk.setdefault("zpool", zpool)
+        if disk_zpool not in env.pools:
+            problems.value(f"{name}.zpool")
+        if disk["media"] == "cdrom" or disk.get("nocreate"):
+            if "path" not in disk:
+                problems.missing(f"{name}.path")
+        else:
+            disk.pop("path", None)
+            if "image_uuid" in disk:
+                manifest = env.image(disk["image_uuid"]) if env.check_images else {}
+                if env.check_images and (manifest is None or manifest.get("type") != "zvol"):
+                    problems.value(f"{name}.image_uuid")
+                else:
+                    image_size = disk.get("image_size") or (manifest or {}).get("image_size")
+                    if image_size:
+                        disk["image_size"] = int(image_size)
+                        disk.setdefault("size", int(image_size))
+                        if disk["size"] < int(image_size):
+                            problems.value(f"{name}.size")
+                    disk.pop("block_size", None)
+            elif "size" not in disk:
+                problems.missing(f"{name}.size")
+            dataset = disk_dataset(brand, disk_zpool, uuid, index)
+            disk["path"] = f"/dev/zvol/rdsk/{dataset}"
+            disk["zfs_filesystem"] = dataset
+            disk.setdefault("compression", "off")
+            if "size" in disk:
+                disk.setdefault("refreservation", disk["size"])
+            if "image_uuid" not in disk:
+                disk.setdefault("block_size", 8192)
+        disk.setdefault("boot", False)
+        if brand == "bhyve":
+            if new_uuid is not None or env.new_uuid is not None:
+                disk.setdefault("uuid", (new_uuid or env.new_uuid)())
+            if disk["media"] == "cdrom":
+                disk.setdefault("pci_slot", f"0:3:{cdrom_slot}")
+                cdrom_slot += 1
+            else:
+                disk.setdefault("pci_slot", f"0:4:{disk_slot}")
+                disk_slot += 1
+        index += 1
+    if brand == "bhyve" and "flexible_disk_size" in cfg:
+        total = sum(d.get("size", 0) for d in disks if d.get("media") != "cdrom")
+        if cfg["flexible_disk_size"] < total:
+            problems.value("flexible_disk_size")
+
+
+def _apply_defaults(cfg, brand, env):
+    """§1.3 and §2 defaults, memory rules included."""
+    hvm = brand in HVM_BRANDS
+    cfg.setdefault("autoboot", True)
+    cfg.setdefault("owner_uuid", ZERO_UUID)
+    cfg.setdefault("billing_id", ZERO_UUID)
+    cfg.setdefault("cpu_shares", 100)
+    cfg["cpu_shares"] = min(cfg["cpu_shares"], 65535)
+    cfg.setdefault("zfs_io_priority", 100)
+    cfg.setdefault("max_lwps", 2000)
+    for key in ("max_msg_ids", "max_sem_ids", "max_shm_ids"):
+        cfg.setdefault(key, 4096)
+    cfg.setdefault("quota", 1 if brand == "bhyve" else 10)
+    cfg.setdefault("zfs_root_recsize", 131072)
+    cfg.setdefault("firewall_enabled", False)
+    cfg.setdefault("resolvers", [])
+    cfg.setdefault("zonename", cfg["uuid"])
+    cfg.setdefault("create_timestamp", env.now)
+    if hvm:
+        cfg.setdefault("vcpus", 1)
+        cfg.setdefault("ram", 256)
+        cfg.setdefault("limit_priv", HVM_LIMIT_PRIV)
+    else:
+        cfg.setdefault("dns_domain", "local")
+        cfg.setdefault("limit_priv", "default")
+    apply_memory(cfg, brand, explicit=set(cfg))
+    if isinstance(cfg.get("limit_priv"), list):
+        cfg["limit_priv"] = ",".join(cfg["limit_priv"])
+    if isinstance(cfg.get("fs_allowed"), list):
+        cfg["fs_allowed"] = ",".join(cfg["fs_allowed"])
+    nics = cfg.get("nics")
+    if nics is not None:
+        set_primary(nics)
+        if hvm and cfg.get("nic_driver"):
+            for nic in nics:
+                nic.setdefault("model", cfg["nic_driver"])
+
+
+def apply_memory(cfg, brand, explicit):
+    """Derive the memory caps (§2.2): OS from ram (256), HVM ram + overhead.
+
+    ``explicit``: the keys the payload set itself; the others are derived.
+    """
+    if brand in HVM_BRANDS:
+        ram = cfg.get("ram", 256)
+        if "max_physical_memory" not in explicit:
+            cfg["max_physical_memory"] = ram + MEMORY_OVERHEAD[brand]
+        cfg["max_physical_memory"] = max(cfg["max_physical_memory"], ram + MIN_HVM_OVERHEAD)
+    else:
+        ram = cfg.pop("ram", None)
+        if "max_physical_memory" not in explicit or "max_physical_memory" not in cfg:
+            cfg["max_physical_memory"] = ram if ram is not None else cfg.get(
+                "max_physical_memory", 256)
+    mpm = cfg["max_physical_memory"]
+    if "max_locked_memory" not in explicit or "max_locked_memory" not in cfg:
+        cfg["max_locked_memory"] = mpm
+    cfg["max_locked_memory"] = min(cfg["max_locked_memory"], mpm)
+    if "max_swap" not in explicit or "max_swap" not in cfg:
+        cfg["max_swap"] = mpm
+    cfg["max_swap"] = max(cfg["max_swap"], MIN_SWAP)
+    if "max_shm_memory" not in explicit or "max_shm_memory" not in cfg:
+        cfg["max_shm_memory"] = mpm
+    if brand not in HVM_BRANDS:
+        if "tmpfs" not in explicit or "tmpfs" not in cfg:
+            cfg["tmpfs"] = mpm
+        cfg["tmpfs"] = min(cfg["tmpfs"], mpm)
+
+
+# -- update -------------------------------------------------------------------------------
+UPDATE_SPECIAL = ("set_", "remove_", "add_", "update_")
+
+
+def validate_update(raw: dict, brand: str):
+    """Filter an update payload. Returns (clean payload, problems)."""
+    problems = Problems()
+    clean = filter_properties(raw, "update", brand, problems)
+    # remove_* lists of MACs/paths/keys are plain lists; normalise MACs.
+    if "remove_nics" in clean:
+        clean["remove_nics"] = [normalise_mac(m) if MAC_RE.match(m) else m
+                                for m in clean["remove_nics"]]
+    for item in clean.get("update_nics", ()):
+        if "mac" in item:
+            item["mac"] = normalise_mac(item["mac"])
+    return clean, problems
+
+
+def parse_key_values(args, brand, problems: Problems) -> dict:
+    """``update <uuid> key=value ...``: values are strings converted per type."""
+    payload = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise PayloadError(f"Invalid argument: {arg}")
+        prop = proptable.get(key)
+        if prop is None or prop.type is None:
+            payload[key] = value           # dropped later as a bad property
+            continue
+        converted = from_string(prop.type, value)
+        if converted is _BAD:
+            problems.value(key)
+            continue
+        payload[key] = converted
+    return payload

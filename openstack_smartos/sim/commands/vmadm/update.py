@@ -1,0 +1,331 @@
+"""vmadm update (§1.3 update, §2.3, §2.4) and validate."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from openstack_smartos.sim.state.vms import datasets, store
+from openstack_smartos.sim.commands.vmadm import payload as payloads
+from openstack_smartos.sim.commands.vmadm.common import (
+    CONFLICT, Usage, check_conflicts, check_nic_tags, fail, get_uuid, host_env, load_row,
+    log_change, read_payload, take_file_option)
+from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
+from openstack_smartos.sim.commands.vmadm.values import MAP_PROPS, MEMORY_OVERHEAD, MIB, Problems
+from openstack_smartos.sim.state.zfs import Pool, ZFSError
+
+ZFS_ROOT_PROPS = {"zfs_root_compression": "compression", "zfs_root_recsize": "recordsize",
+                  "zfs_snapshot_limit": "snapshot_limit",
+                  "zfs_filesystem_limit": "filesystem_limit"}
+
+
+def cmd_update(ctx, args):
+    uuid = get_uuid(args, "update")
+    rest = args[1:]
+    filename, rest = take_file_option(rest)
+    raw = None
+    if filename is not None or not rest:
+        if rest:
+            raise Usage(f"Invalid argument: {rest[0]}")
+        raw = read_payload(ctx, filename, "update")
+    host = ctx.host
+    pool = Pool(host)
+    with host.locked():
+        row = load_row(host, uuid)
+        brand = row.cfg["brand"]
+        problems = Problems()
+        if raw is None:
+            try:
+                raw = payloads.parse_key_values(rest, brand, problems)
+            except payloads.PayloadError as exc:
+                raise Usage(str(exc)) from None
+        clean, more = payloads.validate_update(raw, brand)
+        for name in more.bad_values:
+            problems.value(name)
+        if problems.fatal:
+            fail(problems.message())
+        try:
+            apply_update(host, pool, row, clean)
+        except ZFSError as exc:
+            fail(exc.message)
+        store.save(host, row)
+    log_change(ctx, "updated VM", vm_uuid=uuid)
+    ctx.err(f"Successfully updated VM {uuid}")
+    return 0
+
+
+def apply_update(host, pool, row, clean):
+    cfg = row.cfg
+    brand = cfg["brand"]
+    uuid = cfg["uuid"]
+    env = host_env(host, pool, exclude=uuid)
+    problems = Problems()
+    maps = None
+    plain = {k: v for k, v in clean.items()
+             if not k.startswith(payloads.UPDATE_SPECIAL) or k in ("update_disks",)}
+    plain.pop("update_disks", None)
+
+    # Key/value maps: set_<map> / remove_<map>.
+    for name in MAP_PROPS:
+        if f"set_{name}" in clean or f"remove_{name}" in clean:
+            if maps is None:
+                maps = datasets.read_maps(pool, cfg)
+            maps[name].update(clean.get(f"set_{name}", {}))
+            for key in clean.get(f"remove_{name}", ()):
+                maps[name].pop(str(key), None)
+
+    # NICs: remove, add, update (keyed on mac).
+    nics = [dict(n) for n in cfg.get("nics", ())]
+    nics_changed = False
+    if "remove_nics" in clean:
+        gone = set(clean["remove_nics"])
+        nics = [n for n in nics if n.get("mac") not in gone]
+        nics_changed = True
+    if "add_nics" in clean:
+        new = clean["add_nics"]
+        payloads._normalise_nics(new, brand, env, problems, "add_nics", existing=nics)
+        check_nic_tags(env, new)
+        check_conflicts(env, new)
+        if any(n.get("mac") in {x.get("mac") for x in nics} for n in new):
+            fail(CONFLICT)
+        if any(n.get("primary") for n in new):
+            for nic in nics:
+                nic.pop("primary", None)
+        if brand in HVM_BRANDS and cfg.get("nic_driver"):
+            for nic in new:
+                nic.setdefault("model", cfg["nic_driver"])
+        nics.extend(new)
+        nics_changed = True
+    for index, change in enumerate(clean.get("update_nics", ())):
+        mac = change.get("mac")
+        target = next((n for n in nics if n.get("mac") == mac), None)
+        if target is None:
+            problems.value(f"update_nics.{index}.mac")
+            continue
+        check_nic_tags(env, [change])
+        if change.get("primary"):
+            for nic in nics:
+                nic.pop("primary", None)
+        target.update({k: v for k, v in change.items() if k != "mac"})
+        if "ips" in change:
+            target.pop("netmask", None)
+            target.pop("ip", None)
+        elif "ip" in change or "netmask" in change:
+            target.pop("ips", None)
+        if "gateways" in change:
+            target.pop("gateway", None)
+        elif "gateway" in change:
+            target.pop("gateways", None)
+        payloads._derive_ips(target, problems, f"update_nics.{index}")
+        for flag in payloads.NIC_FALSE_FLAGS:
+            if target.get(flag) is False:
+                del target[flag]
+        if target.get("primary") is False:
+            del target["primary"]
+        check_conflicts(env, [target])
+        nics_changed = True
+    if problems.fatal:
+        fail(problems.message())
+    if nics_changed:
+        if nics and not any(n.get("primary") for n in nics):
+            nics[0]["primary"] = True
+        cfg["nics"] = nics
+
+    if brand in HVM_BRANDS:
+        _update_disks(pool, cfg, clean, env)
+    if brand not in HVM_BRANDS:
+        _update_keyed(cfg, clean, "filesystems", "target")
+    if brand == "bhyve":
+        _update_keyed(cfg, clean, "pci_devices", "path")
+
+    # Plain properties (JSON null clears).
+    old_quota = cfg.get("quota")
+    for key, value in plain.items():
+        if value is None:
+            cfg.pop(key, None)
+        elif isinstance(value, list) and key in ("limit_priv", "fs_allowed"):
+            cfg[key] = ",".join(value)
+        else:
+            cfg[key] = value
+    _update_memory(cfg, brand, set(plain))
+    if brand == "bhyve" and "flexible_disk_size" in plain and cfg.get("flexible_disk_size"):
+        total = sum(d.get("size", 0) for d in datasets.owned_disks(cfg))
+        if cfg["flexible_disk_size"] < total:
+            fail("Invalid value(s) for: flexible_disk_size")
+    root = datasets.zoneroot(cfg)
+    if pool.exists(root):
+        if cfg.get("quota") != old_quota or (brand == "bhyve" and (
+                "flexible_disk_size" in plain or "add_disks" in clean
+                or "remove_disks" in clean or "update_disks" in clean)):
+            cfg.setdefault("quota", 1 if brand == "bhyve" else 10)
+            datasets.set_quota(pool, cfg)
+        for key, prop in ZFS_ROOT_PROPS.items():
+            if key in plain:
+                value = plain[key]
+                if value is None:
+                    value = {"compression": "off", "recordsize": 131072}.get(prop, "none")
+                pool.set_prop(root, prop, value)
+        for flag, dataset in (("indestructible_zoneroot", root),
+                              ("indestructible_delegated", f"{root}/data")):
+            if flag in plain:
+                datasets.set_indestructible(pool, dataset, bool(plain[flag]))
+                if not plain[flag]:
+                    cfg.pop(flag, None)
+        if maps is not None:
+            datasets.write_maps(pool, cfg, maps)
+
+
+def _update_memory(cfg, brand, explicit):
+    """ram/max_physical_memory interplay on update, then clamp the others."""
+    if "ram" in explicit and "max_physical_memory" not in explicit:
+        if brand in HVM_BRANDS:
+            cfg["max_physical_memory"] = cfg["ram"] + MEMORY_OVERHEAD[brand]
+        else:
+            cfg["max_physical_memory"] = cfg["ram"]
+    if brand not in HVM_BRANDS:
+        cfg.pop("ram", None)
+    mpm = cfg.get("max_physical_memory")
+    if mpm is None:
+        return
+    if brand in HVM_BRANDS:
+        mpm = cfg["max_physical_memory"] = max(mpm, cfg.get("ram", 256) + 256)
+    if "max_physical_memory" in explicit or "ram" in explicit:
+        if "max_locked_memory" not in explicit:
+            cfg["max_locked_memory"] = min(cfg.get("max_locked_memory", mpm), mpm)
+        if "max_swap" not in explicit:
+            cfg["max_swap"] = max(cfg.get("max_swap", mpm), mpm)
+        if brand not in HVM_BRANDS and "tmpfs" not in explicit and "tmpfs" in cfg:
+            cfg["tmpfs"] = min(cfg["tmpfs"], mpm)
+    if cfg.get("max_locked_memory", 0) > mpm:
+        cfg["max_locked_memory"] = mpm
+
+
+def _disk_index(disk):
+    match = re.search(r"disk(\d+)$", disk.get("zfs_filesystem") or disk.get("path") or "")
+    return int(match.group(1)) if match else -1
+
+
+def _update_disks(pool, cfg, clean, env):
+    brand = cfg["brand"]
+    disks = [dict(d) for d in cfg.get("disks", ())]
+    changed = False
+    for path in clean.get("remove_disks", ()):
+        target = next((d for d in disks if d.get("path") == path), None)
+        if target is None:
+            continue
+        if target in datasets.owned_disks({"disks": [target]}) and pool.exists(
+                target["zfs_filesystem"]):
+            pool.destroy(target["zfs_filesystem"], recursive=True)
+        disks.remove(target)
+        changed = True
+    if clean.get("add_disks"):
+        problems = Problems()
+        new = clean["add_disks"]
+        first = max([_disk_index(d) for d in disks] + [-1]) + 1
+        payloads._normalise_disks({"disk_driver": cfg.get("disk_driver")}, brand, cfg["uuid"],
+                                  cfg["zpool"], env, problems, key="add_disks", disks=new,
+                                  first_index=first)
+        if problems.fatal:
+            fail(problems.message())
+        for disk in datasets.owned_disks({"disks": new}):
+            datasets.create_disk(pool, disk)
+        disks.extend(new)
+        changed = True
+    for index, change in enumerate(clean.get("update_disks", ())):
+        target = next((d for d in disks if d.get("path") == change.get("path")), None)
+        if target is None:
+            fail(f"Invalid value(s) for: update_disks.{index}.path")
+        allow_shrink = change.pop("dangerous_allow_shrink", False)
+        if "size" in change and change["size"] != target.get("size"):
+            current = _current_size(pool, target)
+            if change["size"] < current and not allow_shrink:
+                fail(f"Invalid value(s) for: update_disks.{index}.size")
+            if target in datasets.owned_disks({"disks": [target]}):
+                pool.set_prop(target["zfs_filesystem"], "volsize", change["size"] * MIB)
+                if target.get("refreservation") is not None:
+                    target["refreservation"] = change["size"]
+                    pool.set_prop(target["zfs_filesystem"], "refreservation",
+                                  change["size"] * MIB)
+        if "compression" in change and target.get("zfs_filesystem") and pool.exists(
+                target["zfs_filesystem"]):
+            pool.set_prop(target["zfs_filesystem"], "compression", change["compression"])
+        if "refreservation" in change and target.get("zfs_filesystem") and pool.exists(
+                target["zfs_filesystem"]):
+            pool.set_prop(target["zfs_filesystem"], "refreservation",
+                          change["refreservation"] * MIB)
+        target.update({k: v for k, v in change.items() if k != "path"})
+        changed = True
+    if changed:
+        cfg["disks"] = disks
+
+
+def _current_size(pool, disk):
+    try:
+        volsize = datasets.props_int(pool.get_props(disk["zfs_filesystem"]), "volsize")
+    except (ZFSError, KeyError):
+        volsize = None
+    return volsize // MIB if volsize else disk.get("size", 0)
+
+
+def _update_keyed(cfg, clean, name, key):
+    items = [dict(i) for i in cfg.get(name, ())]
+    changed = False
+    for value in clean.get(f"remove_{name}", ()):
+        items = [i for i in items if i.get(key) != value]
+        changed = True
+    for item in clean.get(f"add_{name}", ()):
+        items = [i for i in items if i.get(key) != item.get(key)] + [item]
+        changed = True
+    for item in clean.get(f"update_{name}", ()):
+        target = next((i for i in items if i.get(key) == item.get(key)), None)
+        if target is not None:
+            target.update(item)
+            changed = True
+    if changed:
+        if items:
+            cfg[name] = items
+        else:
+            cfg.pop(name, None)
+
+
+# -- validate ------------------------------------------------------------------------------
+def cmd_validate(ctx, args):
+    if not args or args[0] not in ("create", "update"):
+        raise Usage("validate requires an action: create or update")
+    action = args[0]
+    rest = args[1:]
+    brand = None
+    if action == "update":
+        if not rest or rest[0].startswith("-"):
+            raise Usage("validate update requires a brand")
+        brand, rest = rest[0], rest[1:]
+    filename, rest = take_file_option(rest)
+    if rest:
+        raise Usage(f"Invalid argument: {rest[0]}")
+    raw = read_payload(ctx, filename, "validate")
+    problems = Problems()
+    if action == "create":
+        brand = raw.get("brand")
+        if brand is None:
+            problems.missing("brand")
+            brand = "joyent"
+        env = payloads.Env(zpool=ctx.host.zpool, pools=(ctx.host.zpool,), check_images=False)
+        _, _, found, _ = payloads.validate_create(raw, env)
+        if found.bad_brand is not None:
+            problems.bad_brand = found.bad_brand
+        problems.bad_properties += found.bad_properties
+        problems.bad_values += found.bad_values
+        problems.missing_properties += [m for m in found.missing_properties
+                                        if m not in problems.missing_properties]
+    else:
+        if brand not in BRANDS:
+            problems.bad_brand = brand
+        else:
+            _, found = payloads.validate_update(raw, brand)
+            problems.bad_properties += found.bad_properties
+            problems.bad_values += found.bad_values
+    if problems.valid:
+        ctx.err(f"VALID '{action}' payload for {brand} brand VMs.")
+        return 0
+    ctx.err(json.dumps(problems.report(), indent=2))
+    return 1
