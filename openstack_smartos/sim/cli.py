@@ -25,6 +25,18 @@ def main(argv=None) -> int:
                    help="a nic tag (repeat); default: admin and external")
     p.add_argument("--uuid", help="host UUID (default: a stable random one)")
     p.add_argument("--admin-ip", default="127.0.0.1")
+    p.add_argument("--rack", help="plug the host into this rack (smartos-sim rack create); "
+                                  "then each --nic-tag is TAG=NETWORK")
+
+    p = sub.add_parser("rack", help="an emulated physical network for several hosts")
+    rsub = p.add_subparsers(dest="rack_command", required=True)
+    r = rsub.add_parser("create", help="make a rack in RACKDIR (needs root)")
+    r.add_argument("dir")
+    r.add_argument("--network", action="append", dest="networks",
+                   help="a physical network NAME or NAME=CIDR (repeat); "
+                        "default: admin and external")
+    r = rsub.add_parser("destroy", help="remove a rack and every namespace of its hosts")
+    r.add_argument("dir")
 
     p = sub.add_parser("exec", help="run a SmartOS tool against DIR")
     p.add_argument("dir")
@@ -64,13 +76,9 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "init":
-        host = init_host(args.dir, hostname=args.hostname, cpus=args.cpus,
-                         memory_mib=args.memory_mib, zpool_gib=args.zpool_gib,
-                         nic_tags=tuple(args.nic_tags or ("admin", "external")),
-                         host_uuid=args.uuid, admin_ip=args.admin_ip)
-        print(f"Created emulated SmartOS host {host.config['hostname']} "
-              f"({host.config['uuid']}) in {args.dir}")
-        return 0
+        return _init(parser, args)
+    if args.command == "rack":
+        return _rack(args)
     if args.command == "exec":
         tool_argv = args.tool_argv
         if tool_argv and tool_argv[0] == "--":
@@ -84,7 +92,10 @@ def main(argv=None) -> int:
         return sshd.serve(args.dir, args.listen, args.authorized_keys)
     if args.command == "stop":
         from openstack_smartos.sim import sshd
-        return sshd.stop(args.dir)
+        from openstack_smartos.sim.state.network import dataplane
+        code = sshd.stop(args.dir)
+        dataplane.teardown_host(SimHost(args.dir))
+        return code
     if args.command == "shims":
         from openstack_smartos.sim import shims
         SimHost(args.dir)  # refuses a directory that is not a host
@@ -109,6 +120,40 @@ def main(argv=None) -> int:
         host.save_config()
         return 0
     return 2
+
+
+def _init(parser, args):
+    from openstack_smartos.sim.state.network import linux, rack
+    default_tags = ("admin=admin", "external=external") if args.rack else ("admin", "external")
+    try:
+        host = init_host(args.dir, hostname=args.hostname, cpus=args.cpus,
+                         memory_mib=args.memory_mib, zpool_gib=args.zpool_gib,
+                         nic_tags=tuple(args.nic_tags or default_tags),
+                         host_uuid=args.uuid, admin_ip=args.admin_ip, rack_dir=args.rack)
+    except (ValueError, rack.RackError, linux.DataPlaneError) as exc:
+        parser.exit(1, f"smartos-sim init: {exc}\n")
+    print(f"Created emulated SmartOS host {host.config['hostname']} "
+          f"({host.config['uuid']}) in {args.dir}")
+    reason = "no --rack" if not args.rack else linux.unavailable_reason()
+    if reason:
+        print(f"smartos-sim: no network data plane ({reason}): nics are kept as state only",
+              file=sys.stderr)
+    return 0
+
+
+def _rack(args):
+    from openstack_smartos.sim.state.network import linux, rack
+    try:
+        if args.rack_command == "create":
+            made = rack.create(args.dir, args.networks)
+            print(f"Created rack {made['id']} in {args.dir}: networks "
+                  + ", ".join(f"{name} {net['cidr']}" for name, net in made["networks"].items()))
+        else:
+            rack.destroy(args.dir)
+    except (rack.RackError, linux.DataPlaneError) as exc:
+        print(f"smartos-sim rack {args.rack_command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -38,19 +38,40 @@ DEFAULT_TIMINGS = {
 
 
 def init_host(root, *, hostname=None, cpus=8, memory_mib=16384, zpool_gib=256,
-              nic_tags=("admin", "external"), host_uuid=None, admin_ip="127.0.0.1"):
-    """Create an emulated host in ``root`` (which must be empty or absent)."""
+              nic_tags=("admin", "external"), host_uuid=None, admin_ip="127.0.0.1",
+              rack_dir=None):
+    """Create an emulated host in ``root`` (which must be empty or absent).
+
+    With ``rack_dir``, ``nic_tags`` are ``TAG=NETWORK`` pairs: the host's
+    physical links plug into those networks of the rack, and it gets a real
+    network (``state.network``); its Admin IP is its address on the admin
+    tag's network.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if (root / CONFIG).exists():
         raise FileExistsError(f"{root} already holds an emulated host")
     rng = random.Random()
     host_uuid = host_uuid or str(uuidlib.uuid4())
+    rack_record = None
+    if rack_dir is not None:
+        from openstack_smartos.sim.state.network import rack
+        pairs = [tag.partition("=") for tag in nic_tags]
+        if any(not sep or not tag or not net for tag, sep, net in pairs):
+            raise ValueError("with a rack, nic tags are TAG=NETWORK")
+        rack_record = rack.join(rack_dir, host_uuid, root,
+                                {tag: net for tag, _, net in pairs})
+        nic_tags = tuple(tag for tag, _, _ in pairs)
     interfaces = {}
     for index, tag in enumerate(nic_tags):
         mac = "00:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
         interfaces[f"e1000g{index}"] = {"mac": mac, "nic_tags": [tag],
                                         "ip4addr": admin_ip if tag == "admin" else ""}
+    if rack_record is not None:
+        for ifname, link in rack_record["links"].items():
+            interfaces[ifname]["ip4addr"] = link["address"].split("/")[0]
+            if link["tag"] == "admin":
+                admin_ip = interfaces[ifname]["ip4addr"]
     config = {
         "uuid": host_uuid,
         "hostname": hostname or f"sim-{host_uuid[:8]}",
@@ -65,6 +86,8 @@ def init_host(root, *, hostname=None, cpus=8, memory_mib=16384, zpool_gib=256,
         "live_image": "20260301T000000Z",
         "timings": dict(DEFAULT_TIMINGS),
     }
+    if rack_record is not None:
+        config["rack"] = rack_record
     (root / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     for sub in ("var/tmp", "var/imgadm/images", "var/log/vm/logs"):
         (root / "root" / sub).mkdir(parents=True, exist_ok=True)
@@ -72,6 +95,9 @@ def init_host(root, *, hostname=None, cpus=8, memory_mib=16384, zpool_gib=256,
     with host.locked():
         from openstack_smartos.sim.state import zfs  # noqa: creates the pool
         zfs.Pool(host).ensure_pool()
+    if rack_record is not None:
+        from openstack_smartos.sim.state.network import dataplane
+        dataplane.ensure_host(host)
     # Close the connection: an idle open one keeps SQLite's write-ahead log
     # from being checkpointed away, which slows every later commit. The
     # returned host reopens it on first use.

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 from openstack_smartos.sim import faults
 from openstack_smartos.sim.host import SimHost
+from openstack_smartos.sim.state.network import dataplane
+from openstack_smartos.sim.state.network.linux import DataPlaneError
 
 TOOLS = {
     "vmadm": "openstack_smartos.sim.commands.vmadm",
@@ -122,11 +124,16 @@ def run_tool(hostdir, argv, *, stdin, stdout, stderr, cancel=None,
             return plan.fail_before.exit_code
         module = importlib.import_module(TOOLS[name])
         try:
+            dataplane.power_on(host)
             code = module.main(ctx)
         except ToolFailure as failure:
             if failure.message:
                 ctx.err(failure.message)
             code = failure.code
+        except DataPlaneError as failure:
+            # The host's network refused (what a failed dladm would print).
+            ctx.err(f"{name}: {failure}")
+            code = 1
         if plan.fail_after is not None:
             ctx.err(plan.fail_after.stderr)
             return plan.fail_after.exit_code

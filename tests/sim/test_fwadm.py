@@ -18,7 +18,7 @@ import pytest
 import openstack_smartos.sim.state.zfs  # noqa: F401
 
 from openstack_smartos.sim import tools
-from openstack_smartos.sim.commands.fwadm import rules as fwadm_rules
+from openstack_smartos.sim.state.firewall import language as fwadm_rules
 from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.host import SimHost, init_host
 

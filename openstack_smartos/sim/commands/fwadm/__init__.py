@@ -1,7 +1,7 @@
 """Emulated ``fwadm`` (reference §9): the rule language and the command.
 
 Rules live in the host's SQLite state (table ``fw_rules``, see
-``state.firewall``), as the JSON objects ``fwadm get`` prints; every mutation
+``state.firewall.store``), as the JSON objects ``fwadm get`` prints; every mutation
 runs under the host lock. Rules are disabled unless ``-e`` or
 ``"enabled": true``. ``vms`` lists the VMs with the firewall enabled that a
 rule names (vm, tag or all vms targets, limited to the rule's owner unless it

@@ -7,12 +7,13 @@ import json
 import uuid as uuidlib
 
 from openstack_smartos.sim.tools import ToolFailure
-from openstack_smartos.sim.commands.fwadm.rules import _UUID_RE, RuleError, parse
+from openstack_smartos.sim.state.firewall.language import _UUID_RE, RuleError, parse
 from openstack_smartos.sim.commands.fwadm.common import (USAGE, _all_vms, _find_vm, _ipf,
                                                          _parse_args, _report, _serialise, _table,
                                                          _unknown, _usage, _uuid_arg, _version,
                                                          affected_vms, rule_applies)
-from openstack_smartos.sim.state.firewall import _delete, _save, get_rule, load_rules
+from openstack_smartos.sim.state.network import dataplane
+from openstack_smartos.sim.state.firewall.store import _delete, _save, get_rule, load_rules
 
 
 # -- payloads ------------------------------------------------------------------------
@@ -164,6 +165,7 @@ def _save_all(ctx, opts, built, errors):
     if not opts.get("dryrun"):
         for rule in built:
             _save(ctx.host, rule)
+        dataplane.sync_firewalls(ctx.host)
 
 
 def _report_saved(ctx, opts, heading, built):
@@ -194,6 +196,7 @@ def cmd_delete(ctx, opts, operands):
         if not opts.get("dryrun"):
             for rule in rules:
                 _delete(ctx.host, rule["uuid"])
+            dataplane.sync_firewalls(ctx.host)
     _report(ctx, opts, "Deleted rules:", rules, affected_vms(ctx.host, rules))
     return 0
 
@@ -208,6 +211,7 @@ def _set_enabled(ctx, opts, operands, enabled):
                 rule["version"] = _version()
                 if not opts.get("dryrun"):
                     _save(ctx.host, rule)
+        dataplane.sync_firewalls(ctx.host)
     _report(ctx, opts, f"{word.capitalize()}d rules:", rules, affected_vms(ctx.host, rules))
     return 0
 

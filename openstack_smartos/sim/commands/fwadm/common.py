@@ -9,7 +9,7 @@ import time
 
 from openstack_smartos.sim.state import vms as vmstore
 from openstack_smartos.sim.tools import ToolFailure
-from openstack_smartos.sim.commands.fwadm.rules import _UUID_RE, parse, vm_matches
+from openstack_smartos.sim.state.firewall.language import _UUID_RE, parse, vm_matches
 
 
 USAGE = """Usage: fwadm [-j] [-v] <command> [options]

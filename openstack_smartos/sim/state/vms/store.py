@@ -15,6 +15,7 @@ import json
 import time
 
 from openstack_smartos.sim.state import zonelog
+from openstack_smartos.sim.state.network import dataplane
 from openstack_smartos.sim.host import register_schema
 from openstack_smartos.sim.state.vms import datasets, runtime
 from openstack_smartos.sim.commands.vmadm.proptable import HVM_BRANDS
@@ -96,6 +97,7 @@ def insert(host, cfg: dict, rt: dict):
     _index_addrs(host, cfg["uuid"], cfg)
     if rt.get("zoneid") is not None:
         zonelog.booted(host, cfg, time.time())
+    dataplane.vm_saved(host, cfg["uuid"], None)
 
 
 def save(host, row: Row, *, touch=True):
@@ -104,7 +106,9 @@ def save(host, row: Row, *, touch=True):
     host.db.execute("UPDATE vmadm_vms SET config = ?, runtime = ? WHERE uuid = ?",
                     (json.dumps(row.cfg), json.dumps(row.rt), row.uuid))
     _index_addrs(host, row.uuid, row.cfg)
+    booted_before = row.loaded_boot
     _log_console(host, row)
+    dataplane.vm_saved(host, row.uuid, booted_before)
 
 
 def _log_console(host, row: Row):
@@ -122,6 +126,7 @@ def delete(host, uuid):
     host.db.execute("DELETE FROM vmadm_vms WHERE uuid = ?", (uuid,))
     host.db.execute("DELETE FROM vmadm_addrs WHERE uuid = ?", (uuid,))
     zonelog.removed(host, uuid)
+    dataplane.vm_removed(host, uuid)
 
 
 # -- MAC / IP index -------------------------------------------------------------------

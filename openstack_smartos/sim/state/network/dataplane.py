@@ -1,0 +1,322 @@
+"""A racked host's data plane, kept in step with its VMs.
+
+The VM store calls ``vm_saved`` whenever a VM record changes and
+``vm_removed`` when it goes; fwadm calls ``refresh_firewalls``. What happens
+follows SmartOS:
+
+* a boot (a new zoneid) creates the VM's namespace with one link per nic,
+  as the zone's boot builds its VNICs; a halt removes it;
+* while the VM runs, the nics' protections (``allow_*_spoofing``,
+  ``allowed_ips``, ...) follow updates at once, as ``vmadm update`` resets
+  the VNICs' link properties; every other nic change (tags, VLANs, MTU,
+  addresses, added or removed nics) waits for the next boot;
+* firewall tables follow every rule and VM change at once.
+
+What a running VM was booted with is kept in ``DIR/net/<uuid>.json``, apart
+from the state database, because it describes the Linux objects, which a
+rolled-back transaction does not undo.
+
+A host without a rack, or on a machine without root, has no data plane:
+every function here then does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+
+from openstack_smartos.sim.state.network import firewall, linux, names, plan, rack
+
+RECORDS = "net"
+
+
+def active(host) -> bool:
+    record = host.config.get("rack")
+    return bool(record) and linux.unavailable_reason() is None and os.path.exists(
+        os.path.join(record["dir"], rack.RACK_FILE))
+
+
+def host_ns(host) -> str:
+    return names.host_ns(host.config["uuid"])
+
+
+def vm_ns(host, vm_uuid) -> str:
+    return names.vm_ns(host.config["uuid"], vm_uuid)
+
+
+# -- the global zone ---------------------------------------------------------------------
+def power_on(host):
+    """Give a racked host its network back if it has none (after a stop).
+
+    Like a host that boots, its running VMs get their links and filters
+    again. Cheap when the network is there: one stat of the namespace.
+    """
+    if not active(host) or linux.ns_exists(host_ns(host)):
+        return
+    from openstack_smartos.sim.state import vms as vmstore
+    with host.locked():
+        if ensure_host(host):
+            for vm in vmstore.all_vms(host):
+                if vm.get("zoneid") is not None:
+                    vm_booted(host, vm)
+            sync_firewalls(host)
+
+
+def ensure_host(host):
+    """Build the host's namespace if it is missing; True when it was built."""
+    if not active(host) or linux.ns_exists(host_ns(host)):
+        return False
+    cfg = host.config
+    record = cfg["rack"]
+    the_rack = rack.load(record["dir"])
+    ns = host_ns(host)
+    try:
+        linux.ns_add(ns)
+        with rack.locked(record["dir"]):
+            rack.ensure_switch(record["dir"], the_rack)
+            for ifname, link in sorted(record["links"].items()):
+                mac = cfg["interfaces"][ifname]["mac"]
+                lines = [f"link add {ifname} address {mac} type bridge forward_delay 0",
+                         f"link set {ifname} up"]
+                if link.get("address"):
+                    lines.append(f"address add {link['address']} dev {ifname}")
+                linux.batch(ns, lines)
+                _cable(host, the_rack, link, ifname, 0)
+    except BaseException:
+        teardown_host(host)
+        raise
+    return True
+
+
+def _cable(host, the_rack, link, bridge, vlan):
+    """Plug one of the host's segments into the rack's switch."""
+    rack_ns = names.rack_ns(the_rack["id"])
+    rack_bridge = rack.ensure_segment_bridge(the_rack, link["network"], vlan)
+    up = names.uplink(link["if_index"], vlan)
+    port = names.rack_port(host.config["rack"]["index"], link["if_index"], vlan)
+    linux.batch(host_ns(host), [f"link add {up} type veth peer name {port} netns {rack_ns}",
+                                f"link set {up} master {bridge} up"])
+    linux.batch(rack_ns, [f"link set {port} master {rack_bridge} up"])
+    linux.wait_forwarding(host_ns(host), [up])
+    linux.wait_forwarding(rack_ns, [port])
+
+
+
+def teardown_host(host):
+    """Remove the host's namespace and every VM namespace of it."""
+    record = host.config.get("rack")
+    if record:
+        # The kernel destroys a deleted namespace's links later, in the
+        # background; unplug the cables now so that a new start finds the
+        # rack's port names free.
+        rack_ns = names.rack_ns(record["id"])
+        prefix = f"h{record['index']}i"
+        for link in linux.links(rack_ns):
+            if link["ifname"].startswith(prefix):
+                linux.run(["ip", "-n", rack_ns, "link", "delete", link["ifname"]], check=False)
+    for ns in linux.ns_list(host_ns(host)):
+        linux.ns_delete(ns)
+    folder = host.path(RECORDS)
+    for name in os.listdir(folder) if folder.exists() else ():
+        os.unlink(folder / name)
+
+
+# -- segments: a nic tag and VLAN as a bridge in the host namespace ----------------------
+def segment(host, nic_tag: str, vlan: int) -> str:
+    cfg = host.config
+    ns = host_ns(host)
+    for ifname, iface in sorted(cfg.get("interfaces", {}).items()):
+        if nic_tag not in iface.get("nic_tags", []):
+            continue
+        link = cfg["rack"]["links"].get(ifname)
+        if link is None:
+            break
+        bridge = names.segment_bridge(ifname, vlan)
+        if vlan and not linux.link_exists(ns, bridge):
+            linux.batch(ns, [f"link add {bridge} type bridge forward_delay 0",
+                             f"link set {bridge} up"])
+            with rack.locked(cfg["rack"]["dir"]):
+                _cable(host, rack.load(cfg["rack"]["dir"]), link, bridge, vlan)
+        return bridge
+    if nic_tag in cfg.get("etherstubs", {}):
+        bridge = names.short(nic_tag if not vlan else f"{nic_tag}v{vlan}")
+        if not linux.link_exists(ns, bridge):
+            linux.batch(ns, [f"link add {bridge} type bridge forward_delay 0",
+                             f"link set {bridge} up"])
+        return bridge
+    raise linux.DataPlaneError(f'nic tag "{nic_tag}" has no link on this host')
+
+
+def _release_segments(host, bridges):
+    """Remove VLAN segments no VM uses any more (and their cables)."""
+    ns = host_ns(host)
+    plugged = {}
+    for link in linux.links(ns):
+        if link.get("master"):
+            plugged.setdefault(link["master"], []).append(link["ifname"])
+    for bridge in bridges:
+        ports = plugged.get(bridge, [])
+        if all(port.startswith("up") for port in ports) and not _is_physical(host, bridge):
+            for port in ports:
+                linux.run(["ip", "-n", ns, "link", "delete", port], check=False)
+            linux.run(["ip", "-n", ns, "link", "delete", bridge], check=False)
+
+
+def _is_physical(host, bridge):
+    return bridge in host.config["rack"]["links"]
+
+
+# -- VMs ---------------------------------------------------------------------------------
+def _record_path(host, uuid):
+    return host.path(RECORDS, f"{uuid}.json")
+
+
+def booted_record(host, uuid) -> dict | None:
+    try:
+        return json.loads(_record_path(host, uuid).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _write_record(host, uuid, record):
+    path = _record_path(host, uuid)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def vm_booted(host, vm: dict):
+    """Build a running VM's namespace from its nics (replacing a stale one)."""
+    uuid = vm["uuid"]
+    wanted = plan.vm_plan(vm)
+    vm_teardown(host, uuid, hostlinks=[nic.hostlink for nic in wanted.nics])
+    ns = vm_ns(host, uuid)
+    hns = host_ns(host)
+    bridges = []
+    try:
+        linux.ns_add(ns)
+        # illumos answers ARP only for the link's own addresses, and has no
+        # duplicate address detection delay worth emulating.
+        linux.sysctl(ns, {"net.ipv4.conf.all.arp_ignore": 1,
+                          "net.ipv4.conf.all.arp_announce": 2,
+                          "net.ipv6.conf.all.accept_dad": 0,
+                          "net.ipv6.conf.default.accept_dad": 0})
+        lines = []
+        for nic in wanted.nics:
+            bridge = segment(host, nic.nic_tag, nic.vlan)
+            bridges.append(bridge)
+            lines += [f"link add {nic.hostlink} mtu {nic.mtu} type veth peer name "
+                      f"{nic.interface} address {nic.mac} mtu {nic.mtu} netns {ns}",
+                      f"link set {nic.hostlink} master {bridge} up"]
+        linux.batch(hns, lines)
+        linux.batch(ns, plan.guest_batch(wanted))
+        table = names.nft_table(uuid)
+        if wanted.nics:
+            linux.nft(hns, plan.spoof_ruleset(table, wanted.nics))
+        _write_record(host, uuid, {
+            "zoneid": vm.get("zoneid"), "bridges": bridges,
+            "nics": [dataclasses.asdict(nic) for nic in wanted.nics]})
+    except BaseException:
+        with contextlib.suppress(linux.DataPlaneError):
+            vm_teardown(host, uuid, bridges, [nic.hostlink for nic in wanted.nics])
+        raise
+
+
+def vm_teardown(host, uuid, bridges=None, hostlinks=()):
+    record = booted_record(host, uuid)
+    hns = host_ns(host)
+    linux.nft_delete_table(hns, "netdev", names.nft_table(uuid))
+    # Delete the VNICs now: a deleted namespace's links go later, in the
+    # background, and a reboot needs their names at once.
+    present = {link["ifname"] for link in linux.links(hns)}
+    for link in set(hostlinks) | {n["hostlink"] for n in (record or {}).get("nics", ())}:
+        if link in present:
+            linux.run(["ip", "-n", hns, "link", "delete", link], check=False)
+    linux.ns_delete(vm_ns(host, uuid))
+    bridges = set(bridges or ()) | set((record or {}).get("bridges", ()))
+    if bridges and linux.ns_exists(hns):
+        _release_segments(host, sorted(bridges))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_record_path(host, uuid))
+
+
+def vm_protections(host, vm: dict):
+    """Apply changed nic protections to a running VM's VNICs at once."""
+    record = booted_record(host, vm["uuid"])
+    if record is None:
+        return
+    current = {nic.get("mac", "").lower(): nic for nic in vm.get("nics") or []}
+    nics = []
+    for booted in record["nics"]:
+        nic = current.get(booted["mac"])
+        # A removed nic's VNIC keeps its settings until the next boot.
+        guard = plan.protection(nic) if nic else _protection(booted["protection"])
+        nics.append(plan.NicPlan(**{**booted, "addresses": tuple(booted["addresses"]),
+                                    "gateways": tuple(booted["gateways"]),
+                                    "protection": guard}))
+    table = names.nft_table(vm["uuid"])
+    ruleset = f"table netdev {table} {{}}\ndelete table netdev {table}\n"
+    linux.nft(host_ns(host), ruleset + (plan.spoof_ruleset(table, nics) if nics else ""))
+
+
+def _protection(saved: dict) -> plan.Protection:
+    return plan.Protection(**{key: tuple(value) if isinstance(value, list) else value
+                              for key, value in saved.items()})
+
+
+def vm_saved(host, uuid, before_boot):
+    """The store changed a VM: follow boots, halts and live nic changes."""
+    if not active(host):
+        return
+    from openstack_smartos.sim.state import vms as vmstore
+    ensure_host(host)
+    vm = vmstore.get_vm(host, uuid)
+    now_boot = vm.get("zoneid") if vm else None
+    if now_boot is None:
+        if before_boot is not None or booted_record(host, uuid):
+            vm_teardown(host, uuid)
+    elif now_boot != before_boot or booted_record(host, uuid) is None:
+        vm_booted(host, vm)
+    else:
+        vm_protections(host, vm)
+    sync_firewalls(host)
+
+
+def vm_removed(host, uuid):
+    if active(host):
+        vm_teardown(host, uuid)
+        sync_firewalls(host)
+
+
+# -- firewalls ---------------------------------------------------------------------------
+def sync_firewalls(host):
+    """Give every running VM the filter its rules ask for (none when disabled).
+
+    Called after every change of a VM or a rule: a rule naming a tag or a VM
+    stands for addresses of other VMs, so any VM's change may change them.
+    """
+    if not active(host):
+        return
+    from openstack_smartos.sim.state import vms as vmstore
+    from openstack_smartos.sim.state.firewall import language, store
+    vms = vmstore.all_vms(host)
+    rules = store.load_rules(host)
+    parse, vm_matches = language.parse, language.vm_matches
+    for vm in vms:
+        if booted_record(host, vm["uuid"]) is None:
+            continue
+        record = booted_record(host, vm["uuid"])
+        if vm.get("firewall_enabled"):
+            text = firewall.ruleset(vm, rules, vms, parse, vm_matches)
+        else:
+            text = f"table inet {firewall.TABLE} {{}}\ndelete table inet {firewall.TABLE}\n"
+        digest = hashlib.sha1(text.encode()).hexdigest()
+        if record.get("firewall") == digest:
+            continue
+        linux.nft(vm_ns(host, vm["uuid"]), text)
+        record["firewall"] = digest
+        _write_record(host, vm["uuid"], record)
