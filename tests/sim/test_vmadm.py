@@ -87,7 +87,8 @@ def bhyve(host, zvol_image):
                          "disks": [{"image_uuid": zvol_image, "boot": True,
                                     "model": "virtio"},
                                    {"size": 2048, "model": "virtio"}],
-                         "nics": [{"nic_tag": "admin", "ips": ["10.0.0.9/24"]}]})
+                         "nics": [{"nic_tag": "admin", "ips": ["10.0.0.9/24"],
+                                   "model": "virtio"}]})
 
 
 # -- §1.1 streams, messages and exit codes ------------------------------------------------
@@ -527,8 +528,10 @@ def test_autoboot_false_leaves_vm_stopped(host, zone_image):
     uuid = create(host, {"brand": "joyent", "image_uuid": zone_image, "autoboot": False})
     vm = vmadm(host, "get", uuid).json
     assert (vm["state"], vm["autoboot"]) == ("stopped", False)
-    assert vmadm(host, "reboot", uuid).err.strip() == (
-        f"VM {uuid} is already not 'running' (currently: stopped)")
+    # VM.js reboot: a VM that is not running cannot be rebooted (exit 1).
+    result = vmadm(host, "reboot", uuid)
+    assert (result.code, result.err.strip()) == (
+        1, 'Cannot reboot vm from state "stopped", must be "running"')
 
 
 def test_reboot_gives_a_new_zoneid(host, kvm):

@@ -42,13 +42,17 @@ def test_ip_and_mac_conflicts(host, image):
         {"nic_tag": "external", "vlan_id": 7, "ips": ["10.9.0.5/24"]}))
     assert code == 0, err
     first = err.split()[-1]
-    for nic in ({"nic_tag": "admin", "ips": ["10.0.0.5/16"]},          # same address
+    for nic in ({"nic_tag": "admin", "ips": ["10.0.0.5/24"]},          # same address
                 {"nic_tag": "external", "vlan_id": 7, "ips": ["10.9.0.5/24"]},
                 {"nic_tag": "admin", "mac": "2:0:0:0:0:1"}):
         code, err = vmadm(host, "create", stdin=zone(image, nic))
         assert (code, err.strip()) == (1, CONFLICT), nic
+    # VM.js hasConflictingIP compares the ips entries as strings and vlan_id
+    # strictly: another prefix, no vlan_id (not 0) or another tag is no conflict.
     for nic in ({"nic_tag": "external", "ips": ["10.0.0.5/24"]},       # other tag
-                {"nic_tag": "external", "vlan_id": 8, "ips": ["10.9.0.5/24"]}):
+                {"nic_tag": "external", "vlan_id": 8, "ips": ["10.9.0.5/24"]},
+                {"nic_tag": "admin", "ips": ["10.0.0.5/16"]},
+                {"nic_tag": "external", "vlan_id": 0, "ips": ["10.9.0.5/24"]}):
         code, err = vmadm(host, "create", stdin=zone(image, nic))
         assert code == 0, (nic, err)
     # An update does not conflict with the VM's own addresses ...

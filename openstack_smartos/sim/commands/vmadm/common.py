@@ -11,6 +11,7 @@ import uuid as uuidlib
 
 from openstack_smartos.sim.state import images as imgstore
 from openstack_smartos.sim.tools import ToolFailure
+from openstack_smartos.sim.commands.vmadm import nics as nicrules
 from openstack_smartos.sim.commands.vmadm import payload as payloads
 from openstack_smartos.sim.state.vms import runtime, store
 
@@ -125,19 +126,20 @@ def read_payload(ctx, filename, verb) -> dict:
 
 
 # -- host facts ----------------------------------------------------------------------------
-def nic_tags(host) -> frozenset:
-    """Tags a NIC may use: nic tags, etherstubs and physical link names."""
-    tags = set()
+def nic_tags(host) -> dict:
+    """Tag name -> type (normal, etherstub, overlay_rule; "link" for a physical link name)."""
     try:
         from openstack_smartos.sim.commands import nictagadm
-        tags |= set(nictagadm.all_tags(host))
+        tags = {name: info.get("type", "normal")
+                for name, info in nictagadm.all_tags(host).items()}
     except (ImportError, AttributeError):
-        tags |= set(host.config.get("nic_tags", ()))
-        tags |= set(host.config.get("etherstubs", ()))
+        tags = {}
         for info in host.config.get("interfaces", {}).values():
-            tags |= set(info.get("nic_tags", ()))
-    tags |= set(host.config.get("interfaces", {}))
-    return frozenset(tags)
+            tags.update(dict.fromkeys(info.get("nic_tags", ()), "normal"))
+        tags.update(dict.fromkeys(host.config.get("etherstubs", ()), "etherstub"))
+    for link in host.config.get("interfaces", {}):
+        tags.setdefault(link, "link")
+    return tags
 
 
 def image_lookup(host, pool):
@@ -154,8 +156,9 @@ def image_lookup(host, pool):
 
 
 def random_mac() -> str:
-    first = (random.randrange(256) & 0xFC) | 0x02     # unicast, locally administered
-    return ":".join(f"{b:02x}" for b in [first] + [random.randrange(256) for _ in range(5)])
+    """utils.generateMAC: first octet <1..f>2 (locally administered), then 01-ff."""
+    first = (random.randrange(1, 16) << 4) | 0x02
+    return ":".join(f"{b:02x}" for b in [first] + [random.randrange(1, 256) for _ in range(5)])
 
 
 def host_env(host, pool, rows=None, exclude=None) -> payloads.Env:
@@ -184,21 +187,22 @@ CONFLICT = "Conflict detected with another vm, please check the MAC, IP, and VRI
 
 
 def check_conflicts(env, nics):
+    """lookupConflicts: a MAC, or an IP (exact ``ips`` entry) on the same tag and vlan_id."""
     for nic in nics or ():
         if nic.get("mac") in env.macs_in_use:
             fail(CONFLICT)
         for ip in nic.get("ips", ()):
             if ip in ("dhcp", "addrconf"):
                 continue
-            if (nic.get("nic_tag"), nic.get("vlan_id", 0), ip.split("/")[0]) in env.ips_in_use:
+            if (nic.get("nic_tag"), nic.get("vlan_id"), ip) in env.ips_in_use:
                 fail(CONFLICT)
 
 
-def check_nic_tags(env, nics):
-    bad = [nic["nic_tag"] for nic in nics or ()
-           if nic.get("nic_tag") is not None and nic["nic_tag"] not in env.nic_tags]
-    if bad:
-        fail("\n".join(f'Invalid nic tag "{tag}"' for tag in dict.fromkeys(bad)))
+def check_nic_tags(env, nics, prefix=""):
+    """validateNicTags: fail with vmadm's message (after ``prefix``) if a tag is bad."""
+    problem = nicrules.tag_problem(env.nic_tags, nics)
+    if problem:
+        fail(prefix + problem)
 
 
 # -- the per-run log (/var/log/vm/logs/<epoch-ms>-<pid6>-vmadm.log) --------------------------

@@ -7,9 +7,10 @@ import random
 import time
 
 from openstack_smartos.sim.state.vms import datasets, runtime, store
+from openstack_smartos.sim.commands.vmadm import nics as nicrules
 from openstack_smartos.sim.commands.vmadm import payload as payloads
 from openstack_smartos.sim.commands.vmadm.common import (
-    Usage, check_conflicts, fail, get_uuid, host_env, load_row,
+    Usage, check_conflicts, check_nic_tags, fail, get_uuid, host_env, load_row, nic_tags,
     log_change, read_payload, take_file_option, wait_op)
 from openstack_smartos.sim.commands.vmadm.payload import HVM_BRANDS
 from openstack_smartos.sim.state.zfs import Pool, ZFSError
@@ -39,15 +40,8 @@ def create_vm(ctx, raw, *, receiving=False):
     with host.locked():
         env = host_env(host, pool)
         action = "receive" if receiving else "create"
-        cfg, maps, problems, bad_tags = payloads.validate_create(raw, env, action)
-        if problems.fatal:
-            fail(problems.message())
+        cfg, maps = validated_create(host, env, raw, action)
         uuid = cfg["uuid"]
-        if store.exists(host, uuid):
-            fail(f"VM with UUID {uuid} already exists")
-        if bad_tags:
-            fail("\n".join(f'Invalid nic tag "{tag}"' for tag in bad_tags))
-        check_conflicts(env, cfg.get("nics"))
         now = time.time()
         rt = runtime.new_runtime(store.counter(host, "zonedid"), now)
         op, seconds = None, 0.0
@@ -70,6 +64,21 @@ def create_vm(ctx, raw, *, receiving=False):
             datasets.undo(pool, created)
             raise
     return uuid, op, seconds
+
+
+def validated_create(host, env, raw, action):
+    """validate_create, then lookupConflicts and validateNicTags; fails with vmadm's message."""
+    try:
+        cfg, maps, problems = payloads.validate_create(raw, env, action)
+    except payloads.PayloadError as exc:
+        fail(str(exc))
+    if problems.fatal:
+        fail(problems.message())
+    if store.exists(host, cfg["uuid"]):
+        fail(f"VM with UUID {cfg['uuid']} already exists")
+    check_conflicts(env, cfg.get("nics"))
+    check_nic_tags(env, cfg.get("nics"))
+    return cfg, maps
 
 
 # -- start / stop / reboot ------------------------------------------------------------------
@@ -106,6 +115,9 @@ def cmd_start(ctx, args):
         if not startable:
             fail(f'Unable to start VM {uuid}: Cannot start vm from state '
                  f'"{current["state"]}", must be "stopped".')
+        problem = nicrules.tag_problem(nic_tags(host), row.cfg.get("nics"))
+        if problem:
+            fail(f"Unable to start VM {uuid}: {problem}")
         row.cfg["autoboot"] = True
         now = time.time()
         runtime.boot(row.rt, store.counter_fn(host), now, row.cfg)
@@ -196,9 +208,12 @@ def cmd_reboot(ctx, args):
         row = load_row(host, uuid)
         brand = row.cfg["brand"]
         current = runtime.derive(row.rt)
-        if current["zone_state"] != "running" or current["state"] == "stopping":
-            ctx.err(f"VM {uuid} is already not 'running' (currently: {current['state']})")
-            return 0
+        if current["state"] != "running" and not (row.cfg.get("docker")
+                                                  and current["state"] == "stopped"):
+            fail(f'Cannot reboot vm from state "{current["state"]}", must be "running"')
+        problem = nicrules.tag_problem(nic_tags(host), row.cfg.get("nics"))
+        if problem:
+            fail(f"Cannot reboot vm: {problem}")
         seconds = float(host.timings.get("reboot_seconds", 0) or 0)
         op = None
         now = time.time()

@@ -14,17 +14,15 @@ Constants, ``Problems``, ``Env`` and the checks of single values are in
 
 from __future__ import annotations
 
-import ipaddress
-
-from openstack_smartos.sim.commands.vmadm import proptable
+from openstack_smartos.sim.commands.vmadm import nics, proptable
 from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
 from openstack_smartos.sim.commands.vmadm.values import (_BAD, COLLECTIONS, DISK_MODELS,
                                                          HVM_LIMIT_PRIV, IMAGE_TYPES, MAC_RE,
                                                          MAP_PROPS, MEMORY_OVERHEAD,
                                                          MIN_HVM_OVERHEAD, MIN_SWAP,
-                                                         NIC_FALSE_FLAGS, SUB_CHECKS, TOP_CHECKS,
+                                                         SUB_CHECKS, TOP_CHECKS,
                                                          ZERO_UUID, Env, PayloadError, Problems,
-                                                         coerce, from_string)
+                                                         coerce, from_string, unset)
 
 
 # -- the property filter -------------------------------------------------------------
@@ -45,7 +43,7 @@ def filter_properties(payload: dict, action: str, brand: str, problems: Problems
         if prop is None or not prop.allowed(action, brand):
             problems.bad_properties.append(key)
             continue
-        if value is None:
+        if value is None or unset(prop.type, value):
             if action == "update":
                 out[key] = None
             continue
@@ -66,8 +64,8 @@ def filter_properties(payload: dict, action: str, brand: str, problems: Problems
         if prop.type == "object-array" and collection:
             sub_action = "update" if key.startswith("update_") else "add"
             converted = [
-                _filter_item(collection, item, sub_action, brand, problems, f"{key}.{i}")
-                for i, item in enumerate(converted)]
+                _filter_item(collection, item, sub_action, brand, problems, f"{collection}.*")
+                for item in converted]
         out[key] = converted
     return out
 
@@ -78,9 +76,10 @@ def _filter_item(collection, item, action, brand, problems, where):
     for key, value in item.items():
         prop = proptable.sub_prop(collection, key)
         if prop is None or not prop.allowed(action, brand):
-            problems.bad_properties.append(f"{where}.{key}")
+            if f"{where}.{key}" not in problems.bad_properties:
+                problems.bad_properties.append(f"{where}.{key}")
             continue
-        if value is None:
+        if value is None or unset(prop.type, value):
             continue
         converted = coerce(prop.type, value)
         ok = converted is not _BAD
@@ -97,8 +96,7 @@ def _filter_item(collection, item, action, brand, problems, where):
 
 
 # -- create ------------------------------------------------------------------------------
-def normalise_mac(mac: str) -> str:
-    return ":".join(f"{int(part, 16):02x}" for part in mac.split(":"))
+normalise_mac = nics.normalise_mac
 
 
 def brand_of(payload: dict) -> str:
@@ -112,16 +110,18 @@ def check_brand(brand, problems: Problems) -> bool:
     return True
 
 
-def validate_create(raw: dict, env: Env, action: str = "create"):
-    """Return (config, metadata maps, problems, bad nic tags).
+def validate_create(raw: dict, env: Env, action: str = "create", *, checks=True):
+    """Return (config, metadata maps, problems).
 
     ``config`` holds every stored property with defaults applied; the maps are
-    customer_metadata, internal_metadata, tags and routes.
+    customer_metadata, internal_metadata, tags and routes. ``checks``: also
+    the rules of checkPayloadProperties, which raise ``PayloadError`` (not
+    for ``vmadm validate``, which runs VM.validate only).
     """
     problems = Problems()
     brand = brand_of(raw)
     if not check_brand(brand, problems):
-        return None, None, problems, []
+        return None, None, problems
     raw = dict(raw)
     # Deprecated spellings (§2.2): dataset_uuid and zfs_storage_pool_name.
     if "dataset_uuid" in raw and proptable.get("dataset_uuid").allowed(action, brand):
@@ -155,91 +155,20 @@ def validate_create(raw: dict, env: Env, action: str = "create"):
             problems.value("image_uuid")
     if hvm:
         _normalise_disks(cfg, brand, uuid, zpool, env, problems)
-    _normalise_nics(cfg.get("nics"), brand, env, problems, "nics", start=0)
-    if problems.fatal:
-        return cfg, maps, problems, []
+    if problems.fatal or not checks:
+        return cfg, maps, problems
+    if "nics" in cfg:
+        adds = cfg["nics"]
+        if hvm and cfg.get("nic_driver"):
+            for nic in adds:
+                if not nic.get("model"):
+                    nic["model"] = cfg["nic_driver"]
+        nics.normalise_adds(adds, env.new_mac, env.macs_in_use)
+        nics.check(brand, hvm, adds=adds)
+        cfg["nics"] = nics.merge([], adds, prefix="eth" if brand == "lx" else "net",
+                                 creating=True)
     _apply_defaults(cfg, brand, env)
-    bad_tags = [nic["nic_tag"] for nic in cfg.get("nics", ())
-                if env.nic_tags is not None and nic.get("nic_tag") is not None
-                and nic["nic_tag"].split("/")[0] not in env.nic_tags]
-    return cfg, maps, problems, list(dict.fromkeys(bad_tags))
-
-
-def _normalise_nics(nics, brand, env, problems, where, start=0, existing=()):
-    """Interfaces, MACs, primary flag and the ip/ips/gateway derivations."""
-    if not nics:
-        return
-    prefix = "eth" if brand == "lx" else "net"
-    used = {nic.get("interface") for nic in existing} | {
-        nic.get("interface") for nic in nics if nic.get("interface")}
-    seen_macs = {nic.get("mac") for nic in existing}
-    counter = start
-    for index, nic in enumerate(nics):
-        name = f"{where}.{index}"
-        if not nic.get("interface"):
-            while f"{prefix}{counter}" in used:
-                counter += 1
-            nic["interface"] = f"{prefix}{counter}"
-            used.add(nic["interface"])
-        if nic.get("mac"):
-            nic["mac"] = normalise_mac(nic["mac"])
-        elif "vrrp_vrid" in nic:
-            nic["mac"] = f"00:00:5e:00:01:{nic['vrrp_vrid']:02x}"
-        elif env.new_mac is not None:
-            mac = env.new_mac()
-            while mac in env.macs_in_use or mac in seen_macs:
-                mac = env.new_mac()
-            nic["mac"] = mac
-        if nic.get("mac") in seen_macs:
-            problems.value(f"{name}.mac")
-        seen_macs.add(nic.get("mac"))
-        _derive_ips(nic, problems, name)
-        for flag in NIC_FALSE_FLAGS:
-            if nic.get(flag) is False:
-                del nic[flag]
-        if nic.get("primary") is False:
-            del nic["primary"]
-
-
-def _derive_ips(nic, problems, name):
-    """ips <-> ip/netmask, gateways <-> gateway (§2.4)."""
-    if "ips" in nic:
-        first = next((ip for ip in nic["ips"] if ip == "dhcp" or
-                      (ip not in ("addrconf",) and ":" not in ip.split("/")[0])), None)
-        if first == "dhcp":
-            nic["ip"] = "dhcp"
-            nic.pop("netmask", None)
-        elif first is not None:
-            iface = ipaddress.IPv4Interface(first)
-            nic["ip"] = str(iface.ip)
-            nic["netmask"] = str(iface.netmask)
-    elif "ip" in nic:
-        if nic["ip"] == "dhcp":
-            nic["ips"] = ["dhcp"]
-        elif "netmask" in nic:
-            try:
-                iface = ipaddress.IPv4Interface(f"{nic['ip']}/{nic['netmask']}")
-                nic["ips"] = [f"{iface.ip}/{iface.network.prefixlen}"]
-            except ValueError:
-                problems.value(f"{name}.netmask")
-        else:
-            problems.missing(f"{name}.netmask")
-    if "gateways" in nic:
-        if nic["gateways"]:
-            nic["gateway"] = nic["gateways"][0]
-        else:
-            nic.pop("gateway", None)
-    elif "gateway" in nic:
-        nic["gateways"] = [nic["gateway"]]
-
-
-def set_primary(nics):
-    """Exactly one primary NIC: the first marked one, or the first NIC."""
-    primary = next((nic for nic in nics if nic.get("primary")), None)
-    for nic in nics:
-        nic.pop("primary", None)
-    if nics:
-        (primary or nics[0])["primary"] = True
+    return cfg, maps, problems
 
 
 def disk_dataset(brand, zpool, uuid, index):
@@ -341,12 +270,6 @@ def _apply_defaults(cfg, brand, env):
         cfg["limit_priv"] = ",".join(cfg["limit_priv"])
     if isinstance(cfg.get("fs_allowed"), list):
         cfg["fs_allowed"] = ",".join(cfg["fs_allowed"])
-    nics = cfg.get("nics")
-    if nics is not None:
-        set_primary(nics)
-        if hvm and cfg.get("nic_driver"):
-            for nic in nics:
-                nic.setdefault("model", cfg["nic_driver"])
 
 
 def apply_memory(cfg, brand, explicit):

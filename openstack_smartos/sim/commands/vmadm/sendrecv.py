@@ -14,10 +14,9 @@ import json
 import time
 
 from openstack_smartos.sim.state.vms import datasets, runtime, store
-from openstack_smartos.sim.commands.vmadm import payload as payloads
 from openstack_smartos.sim.commands.vmadm.common import (
-    Usage, check_conflicts, fail, get_uuid, host_env, load_row, log_change,
-    take_file_option)
+    Usage, fail, get_uuid, host_env, load_row, log_change, take_file_option)
+from openstack_smartos.sim.commands.vmadm.lifecycle import validated_create
 from openstack_smartos.sim.state.zfs import Pool, ZFSError
 
 MAGIC = "MAGIC-VMBUNDLE"
@@ -128,15 +127,8 @@ def cmd_receive(ctx, args):
     raw = _receive_payload(vm)
     with host.locked():
         env = host_env(host, pool)
-        cfg, maps, problems, bad_tags = payloads.validate_create(raw, env, "receive")
-        if problems.fatal:
-            fail(problems.message())
+        cfg, maps = validated_create(host, env, raw, "receive")
         uuid = cfg["uuid"]
-        if store.exists(host, uuid):
-            fail(f"VM with UUID {uuid} already exists")
-        if bad_tags:
-            fail("\n".join(f'Invalid nic tag "{tag}"' for tag in bad_tags))
-        check_conflicts(env, cfg.get("nics"))
         cfg["autoboot"] = vm.get("autoboot", cfg.get("autoboot", True))
         now = time.time()
         rt = runtime.new_runtime(store.counter(host, "zonedid"), now)

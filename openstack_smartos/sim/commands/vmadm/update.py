@@ -6,12 +6,14 @@ import json
 import re
 
 from openstack_smartos.sim.state.vms import datasets, store
+from openstack_smartos.sim.commands.vmadm import nics as nicrules
 from openstack_smartos.sim.commands.vmadm import payload as payloads
 from openstack_smartos.sim.commands.vmadm.common import (
-    CONFLICT, Usage, check_conflicts, check_nic_tags, fail, get_uuid, host_env, load_row,
+    Usage, check_conflicts, check_nic_tags, fail, get_uuid, host_env, load_row,
     log_change, read_payload, take_file_option)
 from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
-from openstack_smartos.sim.commands.vmadm.values import MAP_PROPS, MEMORY_OVERHEAD, MIB, Problems
+from openstack_smartos.sim.commands.vmadm.values import (MAP_PROPS, MEMORY_OVERHEAD, MIB,
+                                                         PayloadError, Problems)
 from openstack_smartos.sim.state.zfs import Pool, ZFSError
 
 ZFS_ROOT_PROPS = {"zfs_root_compression": "compression", "zfs_root_recsize": "recordsize",
@@ -74,62 +76,8 @@ def apply_update(host, pool, row, clean):
             for key in clean.get(f"remove_{name}", ()):
                 maps[name].pop(str(key), None)
 
-    # NICs: remove, add, update (keyed on mac).
-    nics = [dict(n) for n in cfg.get("nics", ())]
-    nics_changed = False
-    if "remove_nics" in clean:
-        gone = set(clean["remove_nics"])
-        nics = [n for n in nics if n.get("mac") not in gone]
-        nics_changed = True
-    if "add_nics" in clean:
-        new = clean["add_nics"]
-        payloads._normalise_nics(new, brand, env, problems, "add_nics", existing=nics)
-        check_nic_tags(env, new)
-        check_conflicts(env, new)
-        if any(n.get("mac") in {x.get("mac") for x in nics} for n in new):
-            fail(CONFLICT)
-        if any(n.get("primary") for n in new):
-            for nic in nics:
-                nic.pop("primary", None)
-        if brand in HVM_BRANDS and cfg.get("nic_driver"):
-            for nic in new:
-                nic.setdefault("model", cfg["nic_driver"])
-        nics.extend(new)
-        nics_changed = True
-    for index, change in enumerate(clean.get("update_nics", ())):
-        mac = change.get("mac")
-        target = next((n for n in nics if n.get("mac") == mac), None)
-        if target is None:
-            problems.value(f"update_nics.{index}.mac")
-            continue
-        check_nic_tags(env, [change])
-        if change.get("primary"):
-            for nic in nics:
-                nic.pop("primary", None)
-        target.update({k: v for k, v in change.items() if k != "mac"})
-        if "ips" in change:
-            target.pop("netmask", None)
-            target.pop("ip", None)
-        elif "ip" in change or "netmask" in change:
-            target.pop("ips", None)
-        if "gateways" in change:
-            target.pop("gateway", None)
-        elif "gateway" in change:
-            target.pop("gateways", None)
-        payloads._derive_ips(target, problems, f"update_nics.{index}")
-        for flag in payloads.NIC_FALSE_FLAGS:
-            if target.get(flag) is False:
-                del target[flag]
-        if target.get("primary") is False:
-            del target["primary"]
-        check_conflicts(env, [target])
-        nics_changed = True
-    if problems.fatal:
-        fail(problems.message())
-    if nics_changed:
-        if nics and not any(n.get("primary") for n in nics):
-            nics[0]["primary"] = True
-        cfg["nics"] = nics
+    if any(key in clean for key in ("add_nics", "update_nics", "remove_nics")):
+        cfg["nics"] = _update_nics(env, cfg, clean)
 
     if brand in HVM_BRANDS:
         _update_disks(pool, cfg, clean, env)
@@ -173,6 +121,28 @@ def apply_update(host, pool, row, clean):
                     cfg.pop(flag, None)
         if maps is not None:
             datasets.write_maps(pool, cfg, maps)
+
+
+def _update_nics(env, cfg, clean):
+    """add_nics, update_nics and remove_nics, in vmadm's order of checks."""
+    brand = cfg["brand"]
+    current = [dict(n) for n in cfg.get("nics", ())]
+    adds = clean.get("add_nics", [])
+    updates = clean.get("update_nics", [])
+    removes = clean.get("remove_nics", [])
+    try:
+        nicrules.normalise_adds(adds, env.new_mac, env.macs_in_use)
+        for change in updates:
+            nicrules.upgrade_update(current, change)
+        nicrules.check(brand, brand in HVM_BRANDS, adds, updates, current, removes, vm=cfg)
+    except PayloadError as exc:
+        fail(str(exc))
+    result = nicrules.merge(current, adds, updates, removes,
+                            prefix="eth" if brand == "lx" else "net")
+    changed = {n.get("mac") for n in adds} | {n.get("mac") for n in updates}
+    check_conflicts(env, [n for n in result if n.get("mac") in changed])
+    check_nic_tags(env, adds + updates)
+    return result
 
 
 def _update_memory(cfg, brand, explicit):
@@ -310,7 +280,7 @@ def cmd_validate(ctx, args):
             problems.missing("brand")
             brand = "joyent"
         env = payloads.Env(zpool=ctx.host.zpool, pools=(ctx.host.zpool,), check_images=False)
-        _, _, found, _ = payloads.validate_create(raw, env)
+        _, _, found = payloads.validate_create(raw, env, checks=False)
         if found.bad_brand is not None:
             problems.bad_brand = found.bad_brand
         problems.bad_properties += found.bad_properties

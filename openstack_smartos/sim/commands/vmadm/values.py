@@ -13,14 +13,12 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 HVM_LIMIT_PRIV = "default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session"
 MIB = 1 << 20
 GIB = 1 << 30
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 MAC_RE = re.compile(r"^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 COMPRESSIONS = {"on", "off", "lz4", "lzjb", "zle", "gzip"} | {f"gzip-{n}" for n in range(1, 10)}
 DISK_MODELS = {"kvm": ("virtio", "ide", "scsi"), "bhyve": ("virtio", "ahci", "nvme")}
-NIC_MODELS = ("virtio", "e1000", "rtl8139")
 VGA = ("cirrus", "std", "vmware", "qxl", "xenfb")
 IMAGE_TYPES = {"joyent": ("zone-dataset",), "joyent-minimal": ("zone-dataset",),
                "builder": ("zone-dataset",), "lx": ("lx-dataset", "docker"),
@@ -28,8 +26,6 @@ IMAGE_TYPES = {"joyent": ("zone-dataset",), "joyent-minimal": ("zone-dataset",),
 MEMORY_OVERHEAD = {"kvm": 1024, "bhyve": 1280}
 MIN_HVM_OVERHEAD = 256
 MIN_SWAP = 256
-NIC_FALSE_FLAGS = ("allow_dhcp_spoofing", "allow_ip_spoofing", "allow_mac_spoofing",
-                   "allow_restricted_traffic", "allow_unfiltered_promisc", "dhcp_server")
 MAP_PROPS = ("customer_metadata", "internal_metadata", "tags", "routes")
 COLLECTIONS = ("nics", "disks", "filesystems", "pci_devices")
 _BAD = object()
@@ -113,6 +109,8 @@ def coerce(ptype: str, value):
     if ptype == "boolean":
         if isinstance(value, bool):
             return value
+        if value in (1, "1") and not isinstance(value, bool):
+            return True            # deprecated, accepted by VM.validate
         if value in ("true", "false"):
             return value == "true"
         return _BAD
@@ -124,7 +122,7 @@ def coerce(ptype: str, value):
         return _BAD
     if ptype == "uuid":
         if isinstance(value, str) and UUID_RE.match(value):
-            return value.lower()
+            return value
         return _BAD
     if ptype == "list":
         if isinstance(value, str):
@@ -141,6 +139,11 @@ def coerce(ptype: str, value):
             return [dict(v) for v in value]
         return _BAD
     return value
+
+
+def unset(ptype: str, value) -> bool:
+    """'' (or blanks) for an integer: VM.validate's way to unset it, like null."""
+    return ptype == "integer" and isinstance(value, str) and not value.strip()
 
 
 def _scalar(value):
@@ -229,38 +232,26 @@ def _route(dest, gateway):
             or bool(re.fullmatch(r"macs\[[0-9a-fA-F:]+\]", gateway)))
 
 
+def _valid_cid(value):
+    """utils.validCID: 0x and hex digits, even length, at most 512 characters."""
+    return (isinstance(value, str) and bool(re.fullmatch(r"0x[0-9a-fA-F]+", value))
+            and len(value) % 2 == 0 and len(value) <= 512)
+
+
 def _check_nic_value(key, value, brand):
+    """VM.validate's checks of nics.*.<key> (the other NIC rules are in ``nics``)."""
     if key == "mac":
         return bool(MAC_RE.match(value))
-    if key == "ip":
-        return value == "dhcp" or _ipv4(value)
-    if key in ("netmask", "gateway", "vrrp_primary_ip"):
+    if key == "vrrp_primary_ip":
         return _ipv4(value)
-    if key == "ips":
-        if not value or len(value) > 20:
-            return False
-        if not all(v in ("dhcp", "addrconf") or _cidr(v) for v in value):
-            return False
-        if brand == "kvm":
-            v4 = [v for v in value if v != "addrconf" and (v == "dhcp" or ":" not in v)]
-            return len(v4) <= 1
-        return True
-    if key == "gateways":
-        return all(_ipv4(v) for v in value)
-    if key in ("allowed_ips",):
-        return all(_ip(v) or _cidr(v) for v in value)
     if key == "vlan_id":
         return 0 <= value <= 4095
     if key == "mtu":
         return 576 <= value <= 9000
-    if key == "model":
-        return value in NIC_MODELS
     if key == "vrrp_vrid":
         return 0 <= value <= 255
     if key == "allowed_dhcp_cids":
-        return len(value) <= 20 and all(re.fullmatch(r"0x[0-9a-fA-F]{2,}", v) for v in value)
-    if key == "nic_tag":
-        return bool(value)
+        return all(_valid_cid(v) for v in value)
     return True
 
 

@@ -135,14 +135,18 @@ def delete(host, uuid):
 # every VM. Lookups treat index hits as candidates and confirm them against the
 # VM's config with the same key derivation as ``nic_keys``.
 def nic_keys(cfg):
-    """(macs, ip keys) a VM holds: ip keys are (nic_tag, vlan_id, address)."""
+    """(macs, ip keys) a VM holds: ip keys are (nic_tag, vlan_id or None, ips entry).
+
+    vmadm's hasConflictingIP compares the ``ips`` strings (prefix included)
+    and the vlan_id strictly (absent is not 0).
+    """
     macs, ips = [], []
     for nic in cfg.get("nics", ()):
         if nic.get("mac"):
             macs.append(nic["mac"])
         for ip in nic.get("ips", ()):
             if ip not in ("dhcp", "addrconf"):
-                ips.append((nic.get("nic_tag"), nic.get("vlan_id", 0), ip.split("/")[0]))
+                ips.append((nic.get("nic_tag"), nic.get("vlan_id"), ip))
     return macs, ips
 
 
@@ -247,7 +251,7 @@ class IpsInUse(_InUse):
     def _value(self, key):
         if not isinstance(key, tuple) or len(key) != 3 or not isinstance(key[2], str):
             raise TypeError
-        return key[2]
+        return key[2].split("/")[0]
 
     def _keys(self, cfg):
         return nic_keys(cfg)[1]
