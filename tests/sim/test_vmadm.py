@@ -134,7 +134,9 @@ def test_other_commands_say_vm_not_found(host, command):
     extra = ["alias=x"] if command == "update" else []
     result = vmadm(host, command, missing, *extra)
     assert result.code == 1
-    assert result.err.strip() == f"VM {missing} not found"
+    # vmadm.js prefixes delete's errors with "Failed to delete VM <uuid>: ".
+    prefix = f"Failed to delete VM {missing}: " if command == "delete" else ""
+    assert result.err.strip() == f"{prefix}VM {missing} not found"
 
 
 @pytest.mark.parametrize("argv", [["get"], ["get", "nope"], ["start", "x" * 36],
@@ -825,7 +827,7 @@ def test_send_bundle_framing(host, zone):
 
 def test_send_receive_roundtrip(host, sim_host, install_image, kvm, zone_image, zvol_image):
     """§4.2: receive on another host keeps the uuid, metadata travels in the zoneroot,
-    the VM is left stopped, and the images must be installed there."""
+    the VM boots there if it was sent with autoboot, and the images must be installed."""
     vmadm(host, "update", kvm, stdin={"set_customer_metadata": {"k": "v"},
                                       "set_tags": {"t": "1"}})
     with host.locked():
@@ -840,7 +842,11 @@ def test_send_receive_roundtrip(host, sim_host, install_image, kvm, zone_image, 
     got = vmadm(target, "receive", stdin=bundle)
     assert (got.code, got.err.strip()) == (0, f"Successfully received VM {kvm}")
     vm = vmadm(target, "get", kvm).json
-    assert vm["state"] == "stopped"
+    # test-send-recv.js: VM.install boots a VM whose sent object has autoboot true;
+    # the source is left stopped with autoboot false ("VM is stopped after send").
+    assert (vm["state"], vm["autoboot"]) == ("running", True)
+    source = vmadm(host, "get", kvm).json
+    assert (source["state"], source["autoboot"]) == ("stopped", False)
     assert vm["customer_metadata"] == {"k": "v"} and vm["tags"] == {"t": "1"}
     assert vm["disks"][0]["size"] == 10240
     with target.locked():
@@ -848,4 +854,4 @@ def test_send_receive_roundtrip(host, sim_host, install_image, kvm, zone_image, 
     assert not any("@sending" in name for name in datasets(target))
     again = vmadm(target, "receive", stdin=bundle)
     assert again.err.strip() == f"VM with UUID {kvm} already exists"
-    assert vmadm(target, "start", kvm).code == 0
+    assert vmadm(target, "stop", kvm).code == 0 and vmadm(target, "start", kvm).code == 0

@@ -242,7 +242,10 @@ def cmd_delete(ctx, args):
     host = ctx.host
     pool = Pool(host)
     with host.locked():
-        row = load_row(host, uuid)
+        store.settle(host, uuid)
+        row = store.load(host, uuid)
+        if row is None:
+            fail(f"Failed to delete VM {uuid}: VM {uuid} not found")
         for flag in ("indestructible_zoneroot", "indestructible_delegated"):
             if row.cfg.get(flag):
                 fail(f"Failed to delete VM {uuid}: {flag} is set, cannot delete")

@@ -154,7 +154,7 @@ def validate_create(raw: dict, env: Env, action: str = "create", *, checks=True)
         if manifest is None or manifest.get("type") not in IMAGE_TYPES[brand]:
             problems.value("image_uuid")
     if hvm:
-        _normalise_disks(cfg, brand, uuid, zpool, env, problems)
+        _normalise_disks(cfg, brand, uuid, zpool, env, problems, checks=checks)
     if problems.fatal or not checks:
         return cfg, maps, problems
     if "nics" in cfg:
@@ -177,8 +177,20 @@ def disk_dataset(brand, zpool, uuid, index):
     return f"{zpool}/{uuid}/disk{index}"
 
 
+def _disk_model(disk, brand, driver, fallback):
+    """VM.js checkPayloadProperties: the model from disk_driver (or disks[0] on add)."""
+    if not disk.get("model"):
+        if driver or fallback:
+            disk["model"] = driver or fallback
+        else:
+            raise PayloadError(f"missing .model option for disk: {nics.js(disk)}")
+    if disk["model"] not in DISK_MODELS[brand]:
+        raise PayloadError(f'"{disk["model"]}" is not a valid disk model for {brand} brand. '
+                           f'Valid are: {",".join(DISK_MODELS[brand])}')
+
+
 def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=None,
-                     first_index=0, new_uuid=None):
+                     first_index=0, new_uuid=None, checks=True, fallback=None):
     disks = cfg.get(key) if disks is None else disks
     if not disks:
         return
@@ -187,16 +199,14 @@ def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=
     cdrom_slot = disk_slot = 0
     for position, disk in enumerate(disks):
         name = f"{key}.{position}"
-        disk.setdefault("media", "disk")
-        if "model" not in disk:
-            if driver in DISK_MODELS[brand]:
-                disk["model"] = driver
-            else:
-                problems.value(f"{name}.model")
+        if key == "disks":
+            disk.setdefault("media", "disk")       # applyZoneDefaults: create only
+        if checks:
+            _disk_model(disk, brand, driver, fallback)
         disk_zpool = disk.setdefault("zpool", zpool)
         if disk_zpool not in env.pools:
             problems.value(f"{name}.zpool")
-        if disk["media"] == "cdrom" or disk.get("nocreate"):
+        if disk.get("media") == "cdrom" or disk.get("nocreate"):
             if "path" not in disk:
                 problems.missing(f"{name}.path")
         else:
@@ -227,7 +237,7 @@ def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=
         if brand == "bhyve":
             if new_uuid is not None or env.new_uuid is not None:
                 disk.setdefault("uuid", (new_uuid or env.new_uuid)())
-            if disk["media"] == "cdrom":
+            if disk.get("media") == "cdrom":
                 disk.setdefault("pci_slot", f"0:3:{cdrom_slot}")
                 cdrom_slot += 1
             else:
@@ -292,8 +302,8 @@ def apply_memory(cfg, brand, explicit):
         cfg["max_locked_memory"] = mpm
     cfg["max_locked_memory"] = min(cfg["max_locked_memory"], mpm)
     if "max_swap" not in explicit or "max_swap" not in cfg:
-        cfg["max_swap"] = mpm
-    cfg["max_swap"] = max(cfg["max_swap"], MIN_SWAP)
+        cfg["max_swap"] = max(mpm, MIN_SWAP)
+    cfg["max_swap"] = max(cfg["max_swap"], mpm)       # fixPayloadMemory raises it to mpm
     if "max_shm_memory" not in explicit or "max_shm_memory" not in cfg:
         cfg["max_shm_memory"] = mpm
     if brand not in HVM_BRANDS:
@@ -330,6 +340,9 @@ def parse_key_values(args, brand, problems: Problems) -> dict:
         prop = proptable.get(key)
         if prop is None or prop.type is None:
             payload[key] = value           # dropped later as a bad property
+            continue
+        if value == "" and prop.type not in ("object-array", "flat-object"):
+            payload[key] = None            # `key=`: the command line's way to unset
             continue
         converted = from_string(prop.type, value)
         if converted is _BAD:

@@ -55,12 +55,14 @@ def cmd_send(ctx, args):
     pool = Pool(host)
     with host.locked():
         row = load_row(host, uuid)
+        # VM.js send loads the object first (it carries the original state and
+        # autoboot), then VM.stop stops the source, which sets autoboot=false.
+        vm = store.build(host, row, pool)
         if runtime.derive(row.rt)["zone_state"] != "installed":
             row.rt["op"] = None
             runtime.halt(row.rt, time.time())
-            row.cfg["autoboot"] = row.cfg.get("autoboot", True)
+            row.cfg["autoboot"] = False
             store.save(host, row)
-        vm = store.build(host, row, pool)
         names = [datasets.zoneroot(row.cfg), *datasets.outside_disks(row.cfg)]
     text = (json.dumps(vm, indent=2) + "\n").encode()
     ctx.write(header("JSON", len(text), _padded(len(text))))
@@ -170,6 +172,8 @@ def cmd_receive(ctx, args):
         row.rt["op"] = None
         row.rt.pop("missing", None)
         row.rt["zone_state"] = "installed"
+        if row.cfg.get("autoboot"):         # VM.install boots a VM received with autoboot
+            runtime.boot(row.rt, store.counter_fn(host), time.time(), row.cfg)
         store.save(host, row)
     log_change(ctx, "received VM", vm_uuid=uuid)
     ctx.err(f"Successfully received VM {uuid}")

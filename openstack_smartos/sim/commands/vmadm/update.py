@@ -13,6 +13,7 @@ from openstack_smartos.sim.commands.vmadm.common import (
     log_change, read_payload, take_file_option)
 from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
 from openstack_smartos.sim.commands.vmadm.values import (MAP_PROPS, MEMORY_OVERHEAD, MIB,
+                                                         DISK_MODELS, MIN_HVM_OVERHEAD, MIN_SWAP,
                                                          PayloadError, Problems)
 from openstack_smartos.sim.state.zfs import Pool, ZFSError
 
@@ -87,6 +88,11 @@ def apply_update(host, pool, row, clean):
         _update_keyed(cfg, clean, "pci_devices", "path")
 
     # Plain properties (JSON null clears).
+    fix_memory(plain, cfg, brand)
+    if "quota" in plain and plain["quota"] is None and brand != "bhyve":
+        plain["quota"] = 0          # unset: zfs quota=none, shown as 0
+    if plain.get("cpu_cap") == 0:
+        plain["cpu_cap"] = None     # cpu_cap 0 removes the cap
     old_quota = cfg.get("quota")
     for key, value in plain.items():
         if value is None:
@@ -95,7 +101,8 @@ def apply_update(host, pool, row, clean):
             cfg[key] = ",".join(value)
         else:
             cfg[key] = value
-    _update_memory(cfg, brand, set(plain))
+    if brand not in HVM_BRANDS:
+        cfg.pop("ram", None)
     if brand == "bhyve" and "flexible_disk_size" in plain and cfg.get("flexible_disk_size"):
         total = sum(d.get("size", 0) for d in datasets.owned_disks(cfg))
         if cfg["flexible_disk_size"] < total:
@@ -145,29 +152,61 @@ def _update_nics(env, cfg, clean):
     return result
 
 
-def _update_memory(cfg, brand, explicit):
-    """ram/max_physical_memory interplay on update, then clamp the others."""
-    if "ram" in explicit and "max_physical_memory" not in explicit:
-        if brand in HVM_BRANDS:
-            cfg["max_physical_memory"] = cfg["ram"] + MEMORY_OVERHEAD[brand]
+TMPFS_BRANDS = ("joyent", "joyent-minimal", "builder", "lx")
+
+
+def fix_memory(payload, vm, brand):
+    """VM.js fixPayloadMemory on update: the caps keep their relation to max_physical_memory.
+
+    locked keeps its distance below mpm, swap its distance above (or follows mpm
+    from the 256 MiB floor), tmpfs its ratio; HVM keeps ram + 256 MiB; then
+    locked <= mpm <= swap.
+    """
+    given = {k for k, v in payload.items() if v is not None}
+    if "ram" in given and "max_physical_memory" not in given:
+        payload["max_physical_memory"] = payload["ram"] + MEMORY_OVERHEAD.get(brand, 0)
+        given.add("max_physical_memory")
+    old_mpm = vm.get("max_physical_memory")
+    if "max_physical_memory" in given:
+        mpm = payload["max_physical_memory"]
+        if "max_locked_memory" not in given:
+            if "max_locked_memory" in vm and old_mpm is not None:
+                payload["max_locked_memory"] = mpm - (old_mpm - vm["max_locked_memory"])
+            else:
+                payload["max_locked_memory"] = mpm
+            given.add("max_locked_memory")
+        if "max_swap" not in given:
+            old_swap = vm.get("max_swap")
+            if old_swap is not None and old_mpm is not None:
+                if old_swap == MIN_SWAP and mpm >= MIN_SWAP:
+                    payload["max_swap"] = mpm
+                else:
+                    payload["max_swap"] = mpm + (old_swap - old_mpm)
+            else:
+                payload["max_swap"] = mpm
+            payload["max_swap"] = max(payload["max_swap"], MIN_SWAP)
+            given.add("max_swap")
+    if "tmpfs" in given:
+        payload["tmpfs"] = min(payload["tmpfs"], payload.get("max_physical_memory") or old_mpm
+                               or payload["tmpfs"])
+    elif "max_physical_memory" in given and brand in TMPFS_BRANDS:
+        if old_mpm and "tmpfs" in vm:
+            payload["tmpfs"] = int(vm["tmpfs"] / old_mpm * payload["max_physical_memory"] + 0.5)
         else:
-            cfg["max_physical_memory"] = cfg["ram"]
-    if brand not in HVM_BRANDS:
-        cfg.pop("ram", None)
-    mpm = cfg.get("max_physical_memory")
-    if mpm is None:
-        return
+            payload["tmpfs"] = payload["max_physical_memory"]
+        given.add("tmpfs")
     if brand in HVM_BRANDS:
-        mpm = cfg["max_physical_memory"] = max(mpm, cfg.get("ram", 256) + 256)
-    if "max_physical_memory" in explicit or "ram" in explicit:
-        if "max_locked_memory" not in explicit:
-            cfg["max_locked_memory"] = min(cfg.get("max_locked_memory", mpm), mpm)
-        if "max_swap" not in explicit:
-            cfg["max_swap"] = max(cfg.get("max_swap", mpm), mpm)
-        if brand not in HVM_BRANDS and "tmpfs" not in explicit and "tmpfs" in cfg:
-            cfg["tmpfs"] = min(cfg["tmpfs"], mpm)
-    if cfg.get("max_locked_memory", 0) > mpm:
-        cfg["max_locked_memory"] = mpm
+        floor = (payload["ram"] if "ram" in given else vm.get("ram", 256)) + MIN_HVM_OVERHEAD
+        for key in ("max_physical_memory", "max_locked_memory"):
+            if floor > (payload[key] if key in given else vm.get(key, 0)):
+                payload[key] = floor
+                given.add(key)
+    mpm = payload["max_physical_memory"] if "max_physical_memory" in given else old_mpm
+    if mpm is not None:
+        if "max_locked_memory" in given and payload["max_locked_memory"] > mpm:
+            payload["max_locked_memory"] = mpm
+        if "max_swap" in given and payload["max_swap"] < mpm:
+            payload["max_swap"] = mpm
 
 
 def _disk_index(disk):
@@ -192,24 +231,32 @@ def _update_disks(pool, cfg, clean, env):
         problems = Problems()
         new = clean["add_disks"]
         first = max([_disk_index(d) for d in disks] + [-1]) + 1
-        payloads._normalise_disks({"disk_driver": cfg.get("disk_driver")}, brand, cfg["uuid"],
-                                  cfg["zpool"], env, problems, key="add_disks", disks=new,
-                                  first_index=first)
+        try:
+            payloads._normalise_disks({"disk_driver": cfg.get("disk_driver")}, brand,
+                                      cfg["uuid"], cfg["zpool"], env, problems, key="add_disks",
+                                      disks=new, first_index=first,
+                                      fallback=(cfg.get("disks") or [{}])[0].get("model"))
+        except PayloadError as exc:
+            fail(str(exc))
         if problems.fatal:
             fail(problems.message())
         for disk in datasets.owned_disks({"disks": new}):
             datasets.create_disk(pool, disk)
         disks.extend(new)
         changed = True
-    for index, change in enumerate(clean.get("update_disks", ())):
+    for change in clean.get("update_disks", ()):
         target = next((d for d in disks if d.get("path") == change.get("path")), None)
         if target is None:
-            fail(f"Invalid value(s) for: update_disks.{index}.path")
+            continue                # VM.js: entries matching no disk are ignored
+        if "model" in change and change["model"] not in DISK_MODELS[brand]:
+            fail(f'"{change["model"]}" is not a valid disk model for {brand} brand. '
+                 f'Valid are: {",".join(DISK_MODELS[brand])}')
         allow_shrink = change.pop("dangerous_allow_shrink", False)
         if "size" in change and change["size"] != target.get("size"):
             current = _current_size(pool, target)
             if change["size"] < current and not allow_shrink:
-                fail(f"Invalid value(s) for: update_disks.{index}.size")
+                fail("first of 1 error: cannot resize disk: new size must be greater than "
+                     f"current size. ({current} > {change['size']})")
             if target in datasets.owned_disks({"disks": [target]}):
                 pool.set_prop(target["zfs_filesystem"], "volsize", change["size"] * MIB)
                 if target.get("refreservation") is not None:

@@ -18,7 +18,7 @@ MAC_RE = re.compile(r"^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 COMPRESSIONS = {"on", "off", "lz4", "lzjb", "zle", "gzip"} | {f"gzip-{n}" for n in range(1, 10)}
-DISK_MODELS = {"kvm": ("virtio", "ide", "scsi"), "bhyve": ("virtio", "ahci", "nvme")}
+DISK_MODELS = {"kvm": ("virtio", "scsi", "ide"), "bhyve": ("virtio", "ahci", "nvme")}
 VGA = ("cirrus", "std", "vmware", "qxl", "xenfb")
 IMAGE_TYPES = {"joyent": ("zone-dataset",), "joyent-minimal": ("zone-dataset",),
                "builder": ("zone-dataset",), "lx": ("lx-dataset", "docker"),
@@ -256,8 +256,6 @@ def _check_nic_value(key, value, brand):
 
 
 def _check_disk_value(key, value, brand):
-    if key == "model":
-        return value in DISK_MODELS.get(brand, ())
     if key == "media":
         return value in ("disk", "cdrom")
     if key == "block_size":

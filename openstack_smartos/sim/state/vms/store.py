@@ -318,6 +318,11 @@ def build(host, row: Row, pool=None, fields=None, *, private=False) -> dict:
         "last_modified": rt.get("last_modified"),
     })
     vm.update(runtime.derive(rt))
+    # vmload: these lists are always present, if only empty.
+    vm.setdefault("nics", [])
+    vm.setdefault("resolvers", [])
+    if brand in HVM_BRANDS:
+        vm.setdefault("disks", [])
     for key in ("missing",):
         if key in rt:
             vm[key] = rt[key]
@@ -366,21 +371,21 @@ def _zfs_facts(pool, cfg, vm):
         if dprops.get("compression") not in (None, "-"):
             disk["compression"] = dprops["compression"]
         used_by_snaps += datasets.props_int(dprops, "usedbysnapshots") or 0
-    if brand not in ("kvm",):
-        snaps = []
-        try:
-            listed = pool.snapshots(root)
-        except ZFSError:
-            listed = []
-        for snap in listed:
-            name = snap["name"].split("@", 1)[1]
-            if not name.startswith("vmsnap-"):
-                continue
-            snaps.append({"name": name[len("vmsnap-"):],
-                          "size": (datasets.props_int(snap, "written")
-                                   or datasets.props_int(snap, "used") or 0) // MIB,
-                          "created_at": runtime.iso(datasets.props_int(snap, "creation") or 0)})
-        vm["snapshots"] = list(reversed(snaps))
+    # vmload lists snapshots for every brand (kvm: [], it has none).
+    snaps = []
+    try:
+        listed = pool.snapshots(root)
+    except ZFSError:
+        listed = []
+    for snap in listed:
+        name = snap["name"].split("@", 1)[1]
+        if not name.startswith("vmsnap-"):
+            continue
+        snaps.append({"name": name[len("vmsnap-"):],
+                      "size": (datasets.props_int(snap, "written")
+                               or datasets.props_int(snap, "used") or 0) // MIB,
+                      "created_at": runtime.iso(datasets.props_int(snap, "creation") or 0)})
+    vm["snapshots"] = list(reversed(snaps))
     if brand == "bhyve" and cfg.get("flexible_disk_size"):
         used_by_snaps += datasets.props_int(props, "usedbysnapshots") or 0
         vm["free_space"] = max(0, cfg["flexible_disk_size"] - (volsizes + used_by_snaps) // MIB)
