@@ -17,12 +17,16 @@ One vmadm NIC per VIF, in order:
 * ``ips``: each fixed IP as ``address/prefix`` (IPv4 and IPv6). A subnet
   without a fixed IP of the port asks the guest to configure itself:
   ``dhcp`` for IPv4, ``addrconf`` (SLAAC) for IPv6. No subnets: no ``ips``
-  (an L2-only port). kvm NICs take a single IPv4 address (vmadm's limit);
-  more raise ``VifError``. Floating IPs are NATed by Neutron and not listed;
+  (an L2-only port). kvm NICs take a single IPv4 address (vmadm stores more,
+  but a KVM guest is given only the nic's first, as ``ip``); more raise
+  ``VifError``. Floating IPs are NATed by Neutron and not listed;
 * ``gateways``: the IPv4 gateways of the subnets (vmadm has no IPv6
   gateway; IPv6 guests learn theirs from router advertisements);
 * ``primary`` on the first NIC (vmadm takes its gateway and resolvers);
-* ``mtu`` when the network has one;
+* ``mtu`` when the network has one, except below 1500 on a nic tag that is
+  not an overlay (``rule/vnet``): vmadm refuses an MTU under 1500 on a
+  physical link, and such a link carries 1500 anyway. (A tunnelled Neutron
+  network on a physical tag is a mapping to fix, not an MTU to set.)
 * ``model`` (HVM brands only): ``nic_model``, default ``virtio``;
 * anti-spoofing. vmadm filters IP, MAC and DHCP-server spoofing and non-IP
   traffic by default. When the port has port security disabled (VIF details
@@ -170,6 +174,9 @@ def _anti_spoofing(vif, mac: str) -> dict:
     return flags
 
 
+PHYSICAL_MIN_MTU = 1500
+
+
 def nics_from_network_info(vifs: list, brand: str, physnet_nic_tags: dict,
                            default_nic_tag: str, *, nic_model: str | None = None) -> list:
     """vmadm ``nics`` for these VIFs (rules in the module docstring)."""
@@ -196,7 +203,7 @@ def nics_from_network_info(vifs: list, brand: str, physnet_nic_tags: dict,
         if index == 0:
             nic["primary"] = True
         mtu = _meta(vif.get("network")).get("mtu")
-        if mtu:
+        if mtu and (int(mtu) >= PHYSICAL_MIN_MTU or "/" in nic["nic_tag"]):
             nic["mtu"] = int(mtu)
         if is_hvm(brand):
             nic["model"] = nic_model or DEFAULT_NIC_MODEL

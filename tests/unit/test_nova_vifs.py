@@ -184,3 +184,14 @@ def test_routes():
     assert routes_from_network_info([real_vif()]) == {"192.168.50.0/24": "10.0.0.254",
                                                       "10.9.9.9": "10.0.0.253"}
     assert routes_from_network_info([plain_vif()]) == {}
+
+
+def test_mtu_below_1500_is_left_out_on_physical_tags_and_kept_on_overlays():
+    """vmadm refuses an MTU under 1500 on a physical nic tag (VM.js lookupInvalidNicTagMTUs)."""
+    [nic] = nics_from_network_info([real_vif(mtu=1450)], "joyent", TAGS, "external")
+    assert "mtu" not in nic
+    [nic] = nics_from_network_info([real_vif(mtu=9000)], "joyent", TAGS, "external")
+    assert nic["mtu"] == 9000
+    [nic] = nics_from_network_info([real_vif(mtu=1450, physnet=None)], "joyent", TAGS,
+                                   "sdc_overlay/4097")
+    assert nic["mtu"] == 1450 and nic["nic_tag"] == "sdc_overlay/4097"
