@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from netprobe import Listener, Rack, root_state, smartos_namespaces
+from netprobe import Listener, Rack, root_state, smartos_namespaces, varpd_processes
 from openstack_smartos.sim import cli
 from openstack_smartos.sim.state.network import linux
 
 REASON = linux.unavailable_reason()
-PURE = ("test_plan.py", "test_firewall_rules.py")
+PURE = ("test_plan.py", "test_firewall_rules.py", "test_svp_protocol.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -41,6 +41,7 @@ def rack(tmp_path, install_image):
             assert cli.main(["rack", "destroy", str(path)]) == 0
         assert smartos_namespaces() == []
         assert root_state() == before
+        assert varpd_processes(path.parent) == []
 
 
 @pytest.fixture

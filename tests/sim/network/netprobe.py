@@ -24,6 +24,12 @@ def root_state():
     return (sorted(link["ifname"] for link in links), ruleset)
 
 
+def varpd_processes(under) -> list[str]:
+    """Emulated varpd processes of hosts under a directory (none may outlive a test)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "network.varpd" in line and str(under) in line]
+
+
 def smartos_namespaces():
     return linux.ns_list("smartos-")
 

@@ -14,12 +14,12 @@ def _links(ns):
 
 def test_zone_namespace_has_the_nic_as_vmadm_describes_it(rack):
     host = rack.host("h1")
-    uuid = rack.zone(host, nic(ip="10.0.0.5/24", gateways=["10.0.0.1"], mtu=1400,
+    uuid = rack.zone(host, nic(ip="10.0.0.5/24", gateways=["10.0.0.1"], mtu=9000,
                                mac="02:08:20:aa:bb:01"))
     ns = ns_of(host, uuid)
     assert ns in smartos_namespaces() and uuid in ns
     net0 = _links(ns)["net0"]
-    assert net0["address"] == "02:08:20:aa:bb:01" and net0["mtu"] == 1400
+    assert net0["address"] == "02:08:20:aa:bb:01" and net0["mtu"] == 9000
     assert "UP" in net0["flags"]
     addrs = [a for link in linux.addresses(ns) if link["ifname"] == "net0"
              for a in link["addr_info"] if a["family"] == "inet"]

@@ -28,7 +28,8 @@ import hashlib
 import json
 import os
 
-from openstack_smartos.sim.state.network import firewall, linux, names, plan, rack
+from openstack_smartos.sim.state.network import (firewall, linux, names, overlays, plan,
+                                                 rack, varpd, vxlan)
 
 RECORDS = "net"
 
@@ -59,6 +60,10 @@ def power_on(host):
     from openstack_smartos.sim.state import vms as vmstore
     with host.locked():
         if ensure_host(host):
+            for record in overlays.list_all(host):
+                vxlan.overlay_up(host, record, host_ns(host), local_addresses(host))
+                if record["search"] == "svp":
+                    varpd.ensure_running(host)
             for vm in vmstore.all_vms(host):
                 if vm.get("zoneid") is not None:
                     vm_booted(host, vm)
@@ -106,7 +111,8 @@ def _cable(host, the_rack, link, bridge, vlan):
 
 
 def teardown_host(host):
-    """Remove the host's namespace and every VM namespace of it."""
+    """Remove the host's namespace and every VM namespace of it, and its varpd."""
+    varpd.stop(host.root)
     record = host.config.get("rack")
     if record:
         # The kernel destroys a deleted namespace's links later, in the
@@ -121,13 +127,54 @@ def teardown_host(host):
         linux.ns_delete(ns)
     folder = host.path(RECORDS)
     for name in os.listdir(folder) if folder.exists() else ():
-        os.unlink(folder / name)
+        if name.endswith(".json"):   # boot records; the varpd log stays for a post-mortem
+            os.unlink(folder / name)
+
+
+# -- overlays --------------------------------------------------------------------------
+def local_addresses(host) -> list[str]:
+    return [link["address"].split("/")[0]
+            for link in host.config.get("rack", {}).get("links", {}).values()
+            if link.get("address")]
+
+
+def overlay_up(host, record):
+    """A new overlay record: realise it when the host has a data plane."""
+    if active(host):
+        ensure_host(host)
+        vxlan.overlay_up(host, record, host_ns(host), local_addresses(host))
+        if record["search"] == "svp":
+            varpd.ensure_running(host)
+
+
+def overlay_down(host, record):
+    if active(host):
+        vxlan.overlay_down(record, host_ns(host))
+        if not any(o["search"] == "svp" for o in overlays.list_all(host)):
+            varpd.stop(host.root)
 
 
 # -- segments: a nic tag and VLAN as a bridge in the host namespace ----------------------
-def segment(host, nic_tag: str, vlan: int) -> str:
+def segment(host, nic_tag: str, vlan: int, made=None) -> tuple[str, int | None]:
+    """The bridge a nic on this tag and VLAN plugs into, and its MTU limit if any.
+
+    Overlays this creates from their rule are appended to ``made``.
+    """
     cfg = host.config
     ns = host_ns(host)
+    if overlays.parse_tag(nic_tag):
+        if vlan:
+            raise linux.DataPlaneError(f'nic tag "{nic_tag}": VLANs inside overlays are '
+                                       "not emulated")
+        try:
+            existed = overlays.get(host, "".join(map(str, overlays.parse_tag(nic_tag))))
+            record = overlays.ensure_for_tag(host, nic_tag)
+            if existed is None and made is not None:
+                made.append(record)
+        except overlays.OverlayError as exc:
+            # What statechange's dladm create-overlay printed, as the boot's failure.
+            raise linux.DataPlaneError("; ".join(exc.lines())) from None
+        return vxlan.bridge_name(record), vxlan.mtu(record)
     for ifname, iface in sorted(cfg.get("interfaces", {}).items()):
         if nic_tag not in iface.get("nic_tags", []):
             continue
@@ -140,13 +187,13 @@ def segment(host, nic_tag: str, vlan: int) -> str:
                              f"link set {bridge} up"])
             with rack.locked(cfg["rack"]["dir"]):
                 _cable(host, rack.load(cfg["rack"]["dir"]), link, bridge, vlan)
-        return bridge
+        return bridge, None
     if nic_tag in cfg.get("etherstubs", {}):
         bridge = names.short(nic_tag if not vlan else f"{nic_tag}v{vlan}")
         if not linux.link_exists(ns, bridge):
             linux.batch(ns, [f"link add {bridge} type bridge forward_delay 0",
                              f"link set {bridge} up"])
-        return bridge
+        return bridge, None
     raise linux.DataPlaneError(f'nic tag "{nic_tag}" has no link on this host')
 
 
@@ -196,7 +243,7 @@ def vm_booted(host, vm: dict):
     vm_teardown(host, uuid, hostlinks=[nic.hostlink for nic in wanted.nics])
     ns = vm_ns(host, uuid)
     hns = host_ns(host)
-    bridges = []
+    bridges, made = [], []
     try:
         linux.ns_add(ns)
         # illumos answers ARP only for the link's own addresses, and has no
@@ -207,7 +254,11 @@ def vm_booted(host, vm: dict):
                           "net.ipv6.conf.default.accept_dad": 0})
         lines = []
         for nic in wanted.nics:
-            bridge = segment(host, nic.nic_tag, nic.vlan)
+            bridge, limit = segment(host, nic.nic_tag, nic.vlan, made)
+            if limit is not None and nic.mtu > limit:
+                raise linux.DataPlaneError(
+                    f"error creating VNIC {nic.interface} (global NIC {nic.nic_tag}): "
+                    f"mtu {nic.mtu} is above the overlay's mtu {limit}")
             bridges.append(bridge)
             lines += [f"link add {nic.hostlink} mtu {nic.mtu} type veth peer name "
                       f"{nic.interface} address {nic.mac} mtu {nic.mtu} netns {ns}",
@@ -223,6 +274,9 @@ def vm_booted(host, vm: dict):
     except BaseException:
         with contextlib.suppress(linux.DataPlaneError):
             vm_teardown(host, uuid, bridges, [nic.hostlink for nic in wanted.nics])
+            # The failed boot's transaction forgets the overlays it made: so must Linux.
+            for record in made:
+                overlay_down(host, record)
         raise
 
 

@@ -22,7 +22,7 @@ import os
 import secrets
 from pathlib import Path
 
-from openstack_smartos.sim.state.network import linux, names
+from openstack_smartos.sim.state.network import linux, names, varpd
 
 RACK_FILE = "rack.json"
 DEFAULT_CIDRS = "198.18.{index}.0/24"
@@ -129,7 +129,8 @@ def destroy(rackdir):
     root = Path(rackdir)
     rack = load(root)
     problems = []
-    for host_uuid in rack["hosts"]:
+    for host_uuid, member in rack["hosts"].items():
+        varpd.stop(member["dir"])
         for ns in linux.ns_list(names.host_ns(host_uuid)):
             try:
                 linux.ns_delete(ns)
