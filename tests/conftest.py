@@ -28,6 +28,17 @@ NO_SSHD_REASON = f"{SSHD_BINARY} is missing: install openssh-server to run the s
 # -- emulated hosts ---------------------------------------------------------
 
 @pytest.fixture
+def fake_vms(monkeypatch):
+    """A mutable list of VM objects that ``vmstore.all_vms`` serves in this process,
+    for the emulated tools that only read VMs (dladm, nictagadm, ...)."""
+    from openstack_smartos.sim.state import vms as vmstore
+
+    current = []
+    monkeypatch.setattr(vmstore, "all_vms", lambda host: [dict(v) for v in current])
+    return current
+
+
+@pytest.fixture
 def sim_host(tmp_path):
     """Factory: ``sim_host(name=None, **init_host_kwargs) -> SimHost``.
 

@@ -28,6 +28,8 @@ TOOLS = {
     "kstat": "openstack_smartos.sim.commands.kstat",
     "fwadm": "openstack_smartos.sim.commands.fwadm",
     "nictagadm": "openstack_smartos.sim.commands.nictagadm",
+    "dladm": "openstack_smartos.sim.commands.dladm",
+    "ipadm": "openstack_smartos.sim.commands.ipadm",
     "dd": "openstack_smartos.sim.commands.dd",
     "tail": "openstack_smartos.sim.commands.tail",
 }

@@ -208,14 +208,14 @@ def test_nictagadm_list_parsable(host):
 
 
 def test_nictagadm_exists(host):
-    """§7: exists exits 0 when all exist; otherwise 1, and with -l the missing names
-    go to stderr."""
+    """§7, net-formats §2: exists exits 0 when all exist; otherwise 1, with one
+    stderr line per missing name ("invalid tag: <name>", just the name with -l)."""
     assert run(host, "nictagadm", "exists", "admin", "external")[0] == 0
     code, out, err = run(host, "nictagadm", "exists", "admin", "nope")
-    assert (code, out, err) == (1, "", "")
+    assert (code, out, err) == (1, "", "invalid tag: nope\n")
     code, out, err = run(host, "nictagadm", "exists", "-l", "admin", "nope", "gone")
     assert code == 1 and out == ""
-    assert err.split() == ["nope", "gone"]
+    assert err.splitlines() == ["nope", "gone"]
     assert run(host, "nictagadm", "exists")[0] == 2
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 
-from openstack_smartos.sim.state import vms as vmstore
+from openstack_smartos.sim.commands import netstate
+from openstack_smartos.sim.state.network import overlays
 from openstack_smartos.sim.tools import ToolFailure
 
 USAGE = """Usage: nictagadm <subcommand> [options]
@@ -64,6 +65,8 @@ def all_tags(host) -> dict:
                              "type": "normal"}
                 if "mtu" in mtus.get(tag, {}):
                     tags[tag]["mtu"] = mtus[tag]["mtu"]
+    for name in overlays.rules(host):
+        tags.setdefault(name, {"name": name, "mac": "-", "link": "-", "type": "overlay_rule"})
     for name, props in sorted(cfg.get("etherstubs", {}).items()):
         tags.setdefault(name, {"name": name, "mac": "-", "link": "-",
                                "type": "etherstub", **({"mtu": props["mtu"]}
@@ -71,12 +74,25 @@ def all_tags(host) -> dict:
     return tags
 
 
+def tag_exists(types: dict, tag) -> bool:
+    """``nictagadm exists`` for one name, given {tag: type}: an overlay rule is no
+    tag itself, but ``<rule>/<n>`` is one for 0 <= n <= 4294967294."""
+    if not isinstance(tag, str):
+        return False
+    parsed = overlays.parse_tag(tag)
+    if parsed is not None:
+        return types.get(parsed[0]) == "overlay_rule"
+    return tag in types and types[tag] != "overlay_rule"
+
+
+def _tag(host, name):
+    """The tag record for a name that is a tag of its own (not an overlay rule)."""
+    tag = all_tags(host).get(name)
+    return tag if tag is not None and tag["type"] != "overlay_rule" else None
+
+
 def _vms_using(host, tag) -> list[str]:
-    try:
-        vms = vmstore.all_vms(host)
-    except NotImplementedError:  # no VM store on this host yet
-        return []
-    return sorted(vm["uuid"] for vm in vms
+    return sorted(vm["uuid"] for vm in netstate.all_vms(host)
                   if any(nic.get("nic_tag") == tag for nic in vm.get("nics", []) or []))
 
 
@@ -150,7 +166,7 @@ def cmd_list(ctx, args):
         local = tag["type"] == "etherstub"
         if (opts.get("l") and not local) or (opts.get("L") and local):
             continue
-        rows.append((tag["name"], tag["mac"], tag["link"], tag["type"]))
+        rows.append((tag["name"], tag["mac"], tag["link"], tag["type"].replace("_", " ")))
     if opts.get("p"):
         for row in rows:
             ctx.out(delim.join(_escape(field, delim) for field in row))
@@ -165,26 +181,11 @@ def cmd_exists(ctx, args):
     opts, names = _split_opts(args, "l")
     if not names:
         raise _usage("exists needs at least one nic tag name")
-    tags = all_tags(ctx.host)
-    missing = [name for name in names if name not in tags]
-    if missing:
-        if opts.get("l"):
-            ctx.err(" ".join(missing))
-        return 1
-    return 0
-
-
-def _mutate(ctx):
-    """Enter the host lock with a freshly read configuration."""
-    host = ctx.host
-    host._config = None  # re-read under the lock: another process may have changed it
-    return host.config
-
-
-def _finish(ctx):
-    ctx.host.save_config()
-    from openstack_smartos.sim.commands import sysinfo
-    sysinfo.refresh(ctx.host)
+    types = {name: tag["type"] for name, tag in all_tags(ctx.host).items()}
+    missing = [name for name in names if not tag_exists(types, name)]
+    for name in missing:
+        ctx.err(name if opts.get("l") else f"invalid tag: {name}")
+    return 1 if missing else 0
 
 
 def cmd_add(ctx, args):
@@ -197,8 +198,7 @@ def cmd_add(ctx, args):
     if not _TAG_RE.match(name):
         raise _fail(f'invalid nic tag name "{name}": use up to 31 letters, digits '
                     'and underscores')
-    with ctx.host.locked():
-        cfg = _mutate(ctx)
+    with netstate.changing_config(ctx.host) as cfg:
         if name in all_tags(ctx.host):
             raise _fail(f'nic tag "{name}" already exists')
         if opts.get("l"):
@@ -208,14 +208,14 @@ def cmd_add(ctx, args):
                 raise _fail(f'invalid etherstub name "{name}": a link name must start '
                             'with a letter and end with a number')
             entry = {"mtu": props["mtu"]} if "mtu" in props else {}
-            cfg.setdefault("etherstubs", {})[name] = entry
+            if not netstate.add_etherstub(ctx.host, name, entry):  # dladm create-etherstub
+                raise _fail(f"Could not create etherstub '{name}'")
         else:
             if not mac:
                 raise _usage("a normal nic tag needs a MAC address")
             _attach(cfg, name, normalize_mac(mac))
             if "mtu" in props:
                 cfg.setdefault("nic_tag_props", {})[name] = {"mtu": props["mtu"]}
-        _finish(ctx)
     return 0
 
 
@@ -246,9 +246,8 @@ def cmd_update(ctx, args):
     mac = operands[1] if len(operands) > 1 else props.get("mac")
     if not mac and "mtu" not in props:
         raise _usage("update needs a MAC address or -p mtu=...")
-    with ctx.host.locked():
-        cfg = _mutate(ctx)
-        tag = all_tags(ctx.host).get(name)
+    with netstate.changing_config(ctx.host) as cfg:
+        tag = _tag(ctx.host, name)
         if tag is None:
             raise _fail(f'nic tag "{name}" does not exist')
         if tag["type"] == "etherstub":
@@ -262,7 +261,6 @@ def cmd_update(ctx, args):
                 _attach(cfg, name, mac)
             if "mtu" in props:
                 cfg.setdefault("nic_tag_props", {})[name] = {"mtu": props["mtu"]}
-        _finish(ctx)
     return 0
 
 
@@ -271,9 +269,8 @@ def cmd_delete(ctx, args):
     if len(operands) != 1:
         raise _usage("delete needs exactly one nic tag name")
     name = operands[0]
-    with ctx.host.locked():
-        cfg = _mutate(ctx)
-        tag = all_tags(ctx.host).get(name)
+    with netstate.changing_config(ctx.host) as cfg:
+        tag = _tag(ctx.host, name)
         if tag is None:
             raise _fail(f'nic tag "{name}" does not exist')
         users = _vms_using(ctx.host, name)
@@ -285,7 +282,6 @@ def cmd_delete(ctx, args):
         else:
             _detach(cfg, name)
             cfg.get("nic_tag_props", {}).pop(name, None)
-        _finish(ctx)
     return 0
 
 
@@ -294,7 +290,7 @@ def cmd_vms(ctx, args):
     if len(operands) != 1:
         raise _usage("vms needs exactly one nic tag name")
     name = operands[0]
-    if name not in all_tags(ctx.host):
+    if _tag(ctx.host, name) is None:
         raise _fail(f'nic tag "{name}" does not exist')
     for uuid in _vms_using(ctx.host, name):
         ctx.out(uuid)

@@ -37,6 +37,30 @@ def topology(cpus: int) -> dict:
             "cores_per_socket": per_socket // threads}
 
 
+def _padded_mac(mac: str) -> str:
+    try:
+        return ":".join(f"{int(part, 16):02x}" for part in mac.split(":"))
+    except ValueError:
+        return mac
+
+
+def network_interfaces(host) -> dict:
+    """"Network Interfaces" (net-formats §4): one entry per physical link, its
+    zero-padded MAC, its address (or ""), its link state and the nic tags
+    whose MAC is this link's."""
+    cfg = host.config
+    interfaces = {}
+    for ifname in sorted(cfg.get("interfaces", {})):
+        nic = cfg["interfaces"][ifname]
+        interfaces[ifname] = {
+            "MAC Address": _padded_mac(nic.get("mac", "")),
+            "ip4addr": nic.get("ip4addr", "") or "",
+            "Link Status": nic.get("link_status", "up"),
+            "NIC Names": list(nic.get("nic_tags", [])),
+        }
+    return interfaces
+
+
 def _cache_path(host):
     return host.path("root", "tmp", ".sysinfo.json")
 
@@ -49,15 +73,7 @@ def build(host) -> dict:
     zpool_gib = int(cfg.get("zpool_gib", 0))
     serial = hashlib.sha256(cfg["uuid"].encode()).hexdigest()[:10].upper()
     admin_tag = "admin"
-    interfaces = {}
-    for ifname in sorted(cfg.get("interfaces", {})):
-        nic = cfg["interfaces"][ifname]
-        interfaces[ifname] = {
-            "MAC Address": nic.get("mac", ""),
-            "ip4addr": nic.get("ip4addr", ""),
-            "Link Status": nic.get("link_status", "up"),
-            "NIC Names": list(nic.get("nic_tags", [])),
-        }
+    interfaces = network_interfaces(host)
     boot_time = int(cfg.get("boot_time", 0))
     return {
         "Live Image": cfg.get("live_image", ""),
@@ -140,8 +156,9 @@ def _key(text: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(" ", "_"))
 
 
-def parsable(info: dict) -> list[str]:
-    """The ``-p`` lines for a sysinfo object."""
+def parsable(info: dict, rules=()) -> list[str]:
+    """The ``-p`` lines for a sysinfo object; ``Nic_Tags`` also names the
+    host's overlay ``rules`` (as ``nictagadm list -L`` does)."""
     lines = []
     tags = []
     for key, value in info.items():
@@ -173,7 +190,7 @@ def parsable(info: dict) -> list[str]:
             continue
         else:
             lines.append(_key(key) + "=" + _scalar(value))
-    lines.append("Nic_Tags=" + _scalar(",".join(dict.fromkeys(tags))))
+    lines.append("Nic_Tags=" + _scalar(",".join(dict.fromkeys([*tags, *rules]))))
     return lines
 
 
@@ -194,7 +211,8 @@ def main(ctx) -> int:
         return 0
     info = refresh(ctx.host) if mode == "-f" else load(ctx.host)
     if mode == "-p":
-        for line in parsable(info):
+        from openstack_smartos.sim.state.network import overlays
+        for line in parsable(info, overlays.rules(ctx.host)):
             ctx.out(line)
     else:
         ctx.out(json.dumps(info, indent=2))

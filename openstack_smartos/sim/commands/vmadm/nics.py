@@ -36,7 +36,6 @@ MAX_ALLOWED_IPS = 13
 MAX_CIDS = 20
 MAX_NIC_ADDRESSES = 32
 MIN_PHYSICAL_MTU = 1500
-MAX_VNET = 4294967294
 PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in
                      ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
@@ -437,13 +436,8 @@ def derive(nic):
 # -- nic tags (validateNicTags) -----------------------------------------------------------------
 def tag_exists(tags: dict, tag) -> bool:
     """nictagadm exists: a tag, etherstub or link; ``rule/<vnet>`` for overlay rules."""
-    if not isinstance(tag, str):
-        return False
-    if "/" in tag:
-        rule, _, vnet = tag.partition("/")
-        return (tags.get(rule) == "overlay_rule" and vnet.isdigit()
-                and 0 <= int(vnet) <= MAX_VNET)
-    return tag in tags and tags[tag] != "overlay_rule"
+    from openstack_smartos.sim.commands import nictagadm
+    return nictagadm.tag_exists(tags, tag)
 
 
 def tag_problem(tags: dict | None, nics) -> str | None:
