@@ -18,7 +18,7 @@ class SmartOSHost:
     """A SmartOS host: one transport, one client per tool."""
 
     def __init__(self, transport_: Transport):
-        from openstack_smartos.host import (fwadm, imgadm, kstat, nictagadm,
+        from openstack_smartos.host import (dladm, fwadm, imgadm, kstat, nictagadm,
                                             sysinfo, vmadm, zfs, zonelog)
         self.transport = transport_
         self.vmadm = vmadm.Vmadm(transport_)
@@ -29,6 +29,8 @@ class SmartOSHost:
         self.kstat = kstat.Kstat(transport_)
         self.fwadm = fwadm.Fwadm(transport_)
         self.nictagadm = nictagadm.Nictagadm(transport_)
+        self.dladm = dladm.Dladm(transport_)
+        self.ipadm = dladm.Ipadm(transport_)
         self.zonelogs = zonelog.ZoneLogs(transport_)
 
     @classmethod

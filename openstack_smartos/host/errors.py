@@ -64,6 +64,10 @@ class AlreadyExists(CommandError):
     """The object to be created exists already."""
 
 
+class Busy(CommandError):
+    """The object is in use (dladm's "link busy": VNICs over a link)."""
+
+
 class ImageNotInstalled(NotFound):
     """imgadm: the image is not installed (exit 3)."""
 
@@ -78,6 +82,7 @@ _INVALID = re.compile(
     r"^Invalid value\(s\) for:|^Missing required properties:"
     r"|^Invalid brand while validating payload|^Invalid nic tag", re.MULTILINE)
 _EXISTS = re.compile(r"already exists", re.IGNORECASE)
+_BUSY = re.compile(r": link busy$", re.MULTILINE)
 
 
 def classify(argv, exit_code, stderr, stdout=b"") -> CommandError:
@@ -93,6 +98,8 @@ def classify(argv, exit_code, stderr, stdout=b"") -> CommandError:
         cls = UsageError
     elif _EXISTS.search(text):
         cls = AlreadyExists
+    elif _BUSY.search(text):
+        cls = Busy
     else:
         cls = CommandError
     return cls(argv, exit_code, stderr, stdout)

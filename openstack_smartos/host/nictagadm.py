@@ -6,7 +6,10 @@
     tags.add_etherstub("stub0"); tags.add("storage", mac); tags.delete("stub0")
     tags.vms("external")        -> [vm uuids]
 
-``mac`` and ``link`` are None for etherstubs (nictagadm prints "-").
+``mac`` and ``link`` are None for etherstubs and overlay rules (nictagadm
+prints "-"). ``type`` is normal, aggr, etherstub or overlay_rule (nictagadm
+prints the last as "overlay rule"). An overlay rule is no tag itself:
+``exists`` accepts ``<rule>/<vnet>`` for it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def parse_list(text: str, delim: str = ":") -> list[dict]:
         if len(fields) != 4:
             raise errors.SmartOSError(f"nictagadm list -p: cannot parse {line!r}")
         tag = dict(zip(FIELDS, fields))
+        tag["type"] = tag["type"].replace(" ", "_")
         for key in ("mac", "link"):
             if tag[key] in ("-", ""):
                 tag[key] = None
@@ -71,6 +75,10 @@ class Nictagadm:
 
     def names(self) -> list[str]:
         return [tag["name"] for tag in self.list()]
+
+    def overlay_rules(self) -> list[str]:
+        """The overlay rule names (nic tags ``<rule>/<vnet>`` name their overlays)."""
+        return [tag["name"] for tag in self.list() if tag["type"] == "overlay_rule"]
 
     def exists(self, names) -> list[str]:
         """The names among ``names`` that are not nic tags (empty: all exist)."""
