@@ -32,7 +32,8 @@ register_schema("""CREATE TABLE IF NOT EXISTS net_overlays (
 RULES_PATH = "var/run/smartdc/networking/overlay_rules.json"
 RULE_RE = re.compile(r"^[a-zA-Z0-9_]*[a-zA-Z_]$")
 TAG_RE = re.compile(r"^([a-zA-Z_0-9]+)/([0-9]+)$")
-LINK_RE = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*?(0|[1-9][0-9]*)$")
+# A link name ends in a number without leading zeros (dladm_valid_linkname).
+LINK_RE = re.compile(r"^(?:[A-Za-z_.]|[A-Za-z_.][A-Za-z0-9_.]*[A-Za-z_.])(0|[1-9][0-9]*)$")
 MAX_VNET = 2 ** 24 - 1
 MTU_RANGE = (576, 8900)
 
@@ -99,6 +100,10 @@ def validate(host, name, encap, search, vnetid, props) -> dict:
     """The record ``dladm create-overlay`` would make, or OverlayError."""
     if vnetid is None:
         raise OverlayError("missing required virtual network id", action="")
+    if not encap:
+        raise OverlayError("missing required encapsulation plugin", action="")
+    if not search:
+        raise OverlayError("missing required search plugin", action="")
     if not name:
         raise OverlayError("missing device name", action="")
     if len(name) >= 32:
