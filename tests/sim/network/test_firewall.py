@@ -113,3 +113,18 @@ def test_firewall_enabled_false_lifts_the_filter_and_true_restores_it(rack, list
     # A rebooted VM gets its filter again.
     ok(host, "vmadm", "reboot", server)
     assert not connects(ns_of(host, client), "10.0.0.2", 81)
+
+
+def test_an_owners_rule_applies_only_to_that_owners_vms(rack, listen):
+    host = rack.host("h1")
+    owner = "930896af-bf8c-48d4-885c-6573a94b1853"
+    client = rack.zone(host, nic(ip="10.0.0.1/24"))
+    mine = rack.zone(host, nic(ip="10.0.0.2/24"), firewall_enabled=True, owner_uuid=owner)
+    theirs = rack.zone(host, nic(ip="10.0.0.3/24"), firewall_enabled=True)
+    for vm in (mine, theirs):
+        listen(ns_of(host, vm), "0.0.0.0", 22)
+    _rule(host, "FROM any TO all vms ALLOW tcp PORT 22", "-O", owner)
+    assert connects(ns_of(host, client), "10.0.0.2", 22)
+    assert not connects(ns_of(host, client), "10.0.0.3", 22)
+    _rule(host, "FROM any TO all vms ALLOW tcp PORT 22", "-g")
+    assert connects(ns_of(host, client), "10.0.0.3", 22)
