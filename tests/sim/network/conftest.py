@@ -14,7 +14,8 @@ from openstack_smartos.sim import cli
 from openstack_smartos.sim.state.network import linux
 
 REASON = linux.unavailable_reason()
-PURE = ("test_plan.py", "test_svp_protocol.py", "test_overlay_records.py")
+PURE = ("test_plan.py", "test_svp_protocol.py", "test_overlay_records.py",
+        "test_firewall_rules.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -34,6 +34,18 @@ from openstack_smartos.sim.state.network import (firewall, linux, names, overlay
 RECORDS = "net"
 
 
+def replacing(family: str, table: str, body: str = "") -> str:
+    """An nft script that replaces ``table`` with ``body`` (nothing: removes it) atomically."""
+    return f"table {family} {table} {{}}\ndelete table {family} {table}\n{body}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+NO_FILTER = _digest(replacing("inet", firewall.TABLE))
+
+
 def active(host) -> bool:
     record = host.config.get("rack")
     return bool(record) and linux.unavailable_reason() is None and os.path.exists(
@@ -245,7 +257,7 @@ def vm_booted(host, vm: dict):
     hns = host_ns(host)
     bridges, made = [], []
     try:
-        linux.ns_add(ns)
+        linux.ns_add(ns, loopback_up=False)   # the guest batch brings lo up
         # illumos answers ARP only for the link's own addresses, and has no
         # duplicate address detection delay worth emulating.
         linux.sysctl(ns, {"net.ipv4.conf.all.arp_ignore": 1,
@@ -270,6 +282,8 @@ def vm_booted(host, vm: dict):
             linux.nft(hns, plan.spoof_ruleset(table, wanted.nics))
         _write_record(host, uuid, {
             "zoneid": vm.get("zoneid"), "bridges": bridges,
+            "protection": _digest(replacing("netdev", table, plan.spoof_ruleset(
+                table, wanted.nics) if wanted.nics else "")),
             "nics": [dataclasses.asdict(nic) for nic in wanted.nics]})
     except BaseException:
         with contextlib.suppress(linux.DataPlaneError):
@@ -283,7 +297,8 @@ def vm_booted(host, vm: dict):
 def vm_teardown(host, uuid, bridges=None, hostlinks=()):
     record = booted_record(host, uuid)
     hns = host_ns(host)
-    linux.nft_delete_table(hns, "netdev", names.nft_table(uuid))
+    if record is not None or linux.ns_exists(vm_ns(host, uuid)):
+        linux.nft_delete_table(hns, "netdev", names.nft_table(uuid))
     # Delete the VNICs now: a deleted namespace's links go later, in the
     # background, and a reboot needs their names at once.
     present = {link["ifname"] for link in linux.links(hns)}
@@ -313,8 +328,12 @@ def vm_protections(host, vm: dict):
                                     "gateways": tuple(booted["gateways"]),
                                     "protection": guard}))
     table = names.nft_table(vm["uuid"])
-    ruleset = f"table netdev {table} {{}}\ndelete table netdev {table}\n"
-    linux.nft(host_ns(host), ruleset + (plan.spoof_ruleset(table, nics) if nics else ""))
+    ruleset = replacing("netdev", table, plan.spoof_ruleset(table, nics) if nics else "")
+    digest = _digest(ruleset)
+    if record.get("protection") != digest:   # most updates change no nic
+        linux.nft(host_ns(host), ruleset)
+        record["protection"] = digest
+        _write_record(host, vm["uuid"], record)
 
 
 def _protection(saved: dict) -> plan.Protection:
@@ -364,13 +383,12 @@ def sync_firewalls(host):
         if booted_record(host, vm["uuid"]) is None:
             continue
         record = booted_record(host, vm["uuid"])
-        if vm.get("firewall_enabled"):
-            text = firewall.ruleset(vm, rules, vms, parse, vm_matches)
-        else:
-            text = f"table inet {firewall.TABLE} {{}}\ndelete table inet {firewall.TABLE}\n"
-        digest = hashlib.sha1(text.encode()).hexdigest()
-        if record.get("firewall") == digest:
-            continue
+        body = firewall.ruleset(vm, rules, vms, parse, vm_matches) \
+            if vm.get("firewall_enabled") else ""
+        text = replacing("inet", firewall.TABLE, body)
+        digest = _digest(text)
+        if record.get("firewall", NO_FILTER) == digest:
+            continue   # a new boot has no table: NO_FILTER is what it has
         linux.nft(vm_ns(host, vm["uuid"]), text)
         record["firewall"] = digest
         _write_record(host, vm["uuid"], record)

@@ -123,11 +123,9 @@ def entries(vm: dict, rules: list, vms: list, parse, vm_matches):
 
 
 def ruleset(vm: dict, rules: list, vms: list, parse, vm_matches) -> str:
-    """The VM's whole filter table, replacing any earlier one atomically."""
+    """The VM's whole filter table (the caller replaces the earlier one with it)."""
     inbound, outbound = entries(vm, rules, vms, parse, vm_matches)
     lines = [
-        f"table inet {TABLE} {{}}",
-        f"delete table inet {TABLE}",
         f"table inet {TABLE} {{",
         "  chain input {",
         "    type filter hook input priority 0; policy drop;",

@@ -54,9 +54,10 @@ def ns_list(prefix: str = "") -> list[str]:
     return sorted(e for e in entries if e.startswith(prefix))
 
 
-def ns_add(name: str):
+def ns_add(name: str, *, loopback_up=True):
     run(["ip", "netns", "add", name])
-    run(["ip", "-n", name, "link", "set", "lo", "up"])
+    if loopback_up:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
 def ns_delete(name: str):
