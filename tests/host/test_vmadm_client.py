@@ -146,8 +146,9 @@ def test_update_and_validate(vmadm, zone_image):
     assert vm["tags"] == {"role": "db"} and vm["max_physical_memory"] == 1024
     assert vmadm.validate("create", zone_payload(zone_image)) is None
     assert vmadm.validate("create", zone_payload(zone_image, bogus=1)) == {
-        "bad_properties": ["bogus"]}
-    assert vmadm.validate("update", {"ram": "x"}, brand="kvm") == {"bad_values": ["ram"]}
+        "bad_values": [], "bad_properties": ["bogus"], "missing_properties": []}
+    assert vmadm.validate("update", {"ram": "x"}, brand="kvm") == {
+        "bad_values": ["ram"], "bad_properties": [], "missing_properties": []}
 
 
 def test_stop_timeout_is_refused_for_zones(vmadm, zone_image):

@@ -47,9 +47,10 @@ def test_list_is_typed(hosts):
     vm, disk = rows
     assert vm["quota"] == 10 << 30 and vm["type"] == "filesystem"
     assert vm["origin"] is None and vm["volsize"] is None
-    assert disk["volsize"] == 64 * MIB and disk["refreservation"] == 64 * MIB
-    assert vm["used"] == 64 * MIB
-    assert isinstance(vm["available"], int) and vm["available"] == 10 * 1024 * MIB - 64 * MIB
+    # refreservation=auto: volsize + (7 + 8 + 1) * 2 metadata blocks of 128 KiB
+    assert disk["volsize"] == 64 * MIB and disk["refreservation"] == 68 * MIB
+    assert vm["used"] == 68 * MIB
+    assert isinstance(vm["available"], int) and vm["available"] == 10 * 1024 * MIB - 68 * MIB
     argv = transport.stats.snapshot()["by_command"]
     assert "zfs list" in argv
     assert zfs.get("zones/vm", ["quota", "refquota"]) == {"quota": 10 << 30, "refquota": 0}

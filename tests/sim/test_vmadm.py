@@ -348,10 +348,14 @@ def test_validate(host, zone_image):
                                                    "bogus": 1, "vcpus": 2, "quota": "x"})
     assert bad.code == 1
     report = json.loads(bad.err)
-    assert report == {"bad_properties": ["bogus", "vcpus"], "bad_values": ["quota"]}
+    # VM.js exports.validate: all three arrays, empty ones included, in this order
+    assert list(report) == ["bad_values", "bad_properties", "missing_properties"]
+    assert report == {"bad_properties": ["bogus", "vcpus"], "bad_values": ["quota"],
+                      "missing_properties": []}
     upd = vmadm(host, "validate", "update", "kvm", stdin={"ram": 512,
                                                           "customer_metadata": {}})
-    assert json.loads(upd.err) == {"bad_properties": ["customer_metadata"]}
+    assert json.loads(upd.err) == {"bad_values": [], "bad_properties": ["customer_metadata"],
+                                   "missing_properties": []}
     brand = vmadm(host, "validate", "update", "zonez", stdin={})
     assert json.loads(brand.err) == {"bad_brand": "zonez"}
 
@@ -685,7 +689,15 @@ def test_update_nics(host, zone):
 
 def test_update_disks(host, kvm, bhyve):
     """§1.3 update / §2.3: add_/remove_disks; size change only for bhyve; shrinking needs
-    dangerous_allow_shrink."""
+    dangerous_allow_shrink. VM.js checkPayloadProperties: disks change only while the VM
+    is stopped."""
+    running = vmadm(host, "update", kvm, stdin={"add_disks": [{"size": 512,
+                                                                "model": "virtio"}]})
+    assert running.code == 1 and running.err.strip() == (
+        'updates to disks are only allowed when state is "stopped", currently: running '
+        '(running)')
+    for uuid in (kvm, bhyve):
+        assert vmadm(host, "stop", uuid, "-F").code == 0
     vmadm(host, "update", kvm, stdin={"add_disks": [{"size": 512, "model": "virtio"}]})
     disks = vmadm(host, "get", kvm).json["disks"]
     assert disks[1]["zfs_filesystem"] == f"zones/{kvm}-disk1" and disks[1]["size"] == 512

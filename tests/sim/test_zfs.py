@@ -179,24 +179,31 @@ def test_space_accounting_reflects_real_bytes(pool):
 
 
 def test_volume_reservations(pool):
-    """§10.3/§10.4: a volume reserves refreservation=volsize unless sparse (-s);
-    refreservation=auto means volsize; the reservation counts in the parent's used."""
-    pool.create_filesystem("zones/vm", props={"quota": "2g"})
+    """§10.3/§10.4: a volume reserves refreservation=auto unless sparse (-s): volsize
+    plus its metadata (libzfs zvol_volsize_to_reservation: 1 GiB at 8 KiB blocks is
+    (7 + 128 + 1) indirect blocks, twice, of 128 KiB = 34 MiB more); the reservation
+    counts in the parent's used; a volsize change moves an auto refreservation along
+    (zfs_add_synthetic_resv) and fails as the refreservation does (zfs_setprop_error)."""
+    auto_1g = (1024 + 34) * MIB
+    pool.create_filesystem("zones/vm", props={"quota": "2200m"})
     pool.create_volume("zones/vm/disk0", "1G")
-    assert pool.get_props("zones/vm/disk0")["refreservation"] == 1 << 30
-    assert pool.get_props("zones/vm")["used"] == 1 << 30
+    assert pool.get_props("zones/vm/disk0")["refreservation"] == auto_1g
+    assert pool.get_props("zones/vm")["used"] == auto_1g
     pool.create_volume("zones/vm/disk1", "1G", sparse=True)
     assert pool.get_props("zones/vm/disk1")["refreservation"] == 0
     pool.set_prop("zones/vm/disk1", "refreservation", "auto")
-    assert pool.get_props("zones/vm/disk1")["refreservation"] == 1 << 30
+    assert pool.get_props("zones/vm/disk1")["refreservation"] == auto_1g
     with pytest.raises(ZFSError, match="out of space"):
         pool.create_volume("zones/vm/disk2", "512M")
-    with pytest.raises(ZFSError, match="out of space"):
+    with pytest.raises(ZFSError, match="size is greater than available space"):
         pool.set_prop("zones/vm/disk0", "volsize", "1536M")
     pool.destroy("zones/vm/disk1")
     pool.set_prop("zones/vm/disk0", "volsize", "1536M")
     props = pool.get_props("zones/vm/disk0")
-    assert props["volsize"] == props["refreservation"] == 1536 * MIB
+    assert (props["volsize"], props["refreservation"]) == (1536 * MIB, (1536 + 50) * MIB)
+    pool.set_prop("zones/vm/disk0", "refreservation", "1536M")     # no longer auto
+    pool.set_prop("zones/vm/disk0", "volsize", "1600M")
+    assert pool.get_props("zones/vm/disk0")["refreservation"] == 1536 * MIB
 
 
 def test_quota_enforced_on_writes(pool):
@@ -358,7 +365,7 @@ def test_replicate_includes_children_and_props(two_pools):
     props = dst.get_props("zones/vm")
     assert (props["quota"], props["refquota"]) == (3 << 30, 1 << 30)
     assert props["com.joyent:tag"] == "x"
-    assert dst.get_props("zones/vm/disk0")["refreservation"] == 64 * MIB
+    assert dst.get_props("zones/vm/disk0")["refreservation"] == 68 * MIB   # auto: 64M + 4M
     assert dst.read_file("zones/vm", "/config") == b"cfg"
 
 

@@ -22,7 +22,8 @@ from openstack_smartos.sim.commands.vmadm.values import (_BAD, COLLECTIONS, DISK
                                                          MIN_HVM_OVERHEAD, MIN_SWAP,
                                                          SUB_CHECKS, TOP_CHECKS,
                                                          ZERO_UUID, Env, PayloadError, Problems,
-                                                         coerce, from_string, unset)
+                                                         COMPRESSION_TYPES, _pow2, coerce,
+                                                         from_string, unset)
 
 
 # -- the property filter -------------------------------------------------------------
@@ -155,6 +156,7 @@ def validate_create(raw: dict, env: Env, action: str = "create", *, checks=True)
             problems.value("image_uuid")
     if hvm:
         _normalise_disks(cfg, brand, uuid, zpool, env, problems, checks=checks)
+        negative_refreservations(raw, "disks", problems)
     if problems.fatal or not checks:
         return cfg, maps, problems
     if "nics" in cfg:
@@ -189,19 +191,91 @@ def _disk_model(disk, brand, driver, fallback):
                            f'Valid are: {",".join(DISK_MODELS[brand])}')
 
 
+def _disk_checks(disk):
+    """VM.js checkPayloadProperties on add_disks (create renames disks to add_disks)."""
+    if "path" in disk and disk.get("media") != "cdrom" and not disk.get("nocreate"):
+        raise PayloadError("you cannot specify a path for a disk unless you set nocreate=true")
+    if "block_size" in disk and not _pow2(disk["block_size"]):
+        raise PayloadError(f"invalid .block_size({disk['block_size']}), must be 512-131072 "
+                           "and a power of 2.")
+    if "block_size" in disk and "image_uuid" in disk:
+        raise PayloadError("setting both .block_size and .image_uuid on a volume is invalid")
+    if "compression" in disk and disk["compression"] not in COMPRESSION_TYPES:
+        raise PayloadError("invalid compression setting for disk, must be one of: "
+                           + ", ".join(COMPRESSION_TYPES))
+
+
+def _disk_source(disk, name, flexible, env, problems):
+    """VM.validate validateDiskSource and validateImages for one disk (media disk).
+
+    With image_uuid: image_size is required (imgadm's manifest supplies it),
+    block_size is a bad property, and so is size unless flexible_disk_size is
+    in the payload; a size below the manifest's image_size is the bad value
+    ``size``. Without: size is required, image_size/image_name are bad
+    properties. Bad properties with a numeric index are not removed by
+    normalizePayload (its regex matches ``disks.*.<x>`` only).
+    """
+    if "image_uuid" not in disk:
+        if "size" not in disk:
+            problems.missing(f"{name}.size")
+        for key in ("image_name", "image_size"):
+            if key in disk:
+                problems.bad_properties.append(f"{name}.{key}")
+        return
+    if "image_size" not in disk:
+        problems.missing(f"{name}.image_size")
+    if "size" in disk and not flexible:
+        problems.bad_properties.append(f"{name}.size")
+    if "block_size" in disk:
+        problems.bad_properties.append(f"{name}.block_size")
+    if not env.check_images:
+        return
+    manifest = env.image(disk["image_uuid"])
+    if manifest is None or manifest.get("type") != "zvol":
+        problems.value(f"{name}.image_uuid")
+        return
+    size = manifest.get("image_size")
+    if size is None:
+        return
+    if "image_size" in disk:
+        if disk["image_size"] != int(size):
+            problems.value(f"{name}.image_size")
+        return
+    disk["image_size"] = int(size)
+    if f"{name}.image_size" in problems.missing_properties:
+        problems.missing_properties.remove(f"{name}.image_size")
+    if "size" in disk and disk["size"] < int(size):
+        problems.value("size")
+
+
+def negative_refreservations(raw, key, problems):
+    """VM.js validate, after validateImages: a negative refreservation is also the bad
+    value ``<key>.<index>.refreservation`` (besides ``disks.*.refreservation``)."""
+    for position, disk in enumerate(raw.get(key) or ()):
+        value = disk.get("refreservation") if isinstance(disk, dict) else None
+        if coerce("integer", value) not in (_BAD, None) and coerce("integer", value) < 0:
+            problems.value(f"{key}.{position}.refreservation")
+
+
 def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=None,
-                     first_index=0, new_uuid=None, checks=True, fallback=None):
+                     first_index=0, new_uuid=None, checks=True, fallback=None, used=()):
+    """Disk defaults (VM.js applyZoneDefaults, createVolume). ``used``: the disk
+    indexes the VM has already; new disks take the lowest free ones."""
     disks = cfg.get(key) if disks is None else disks
     if not disks:
         return
     driver = cfg.get("disk_driver")
+    taken = set(used)
     index = first_index
     cdrom_slot = disk_slot = 0
     for position, disk in enumerate(disks):
         name = f"{key}.{position}"
         if key == "disks":
             disk.setdefault("media", "disk")       # applyZoneDefaults: create only
-        if checks:
+        if disk.get("media", "disk") == "disk":
+            _disk_source(disk, name, "flexible_disk_size" in cfg, env, problems)
+        if checks and not problems.fatal:
+            _disk_checks(disk)
             _disk_model(disk, brand, driver, fallback)
         disk_zpool = disk.setdefault("zpool", zpool)
         if disk_zpool not in env.pools:
@@ -210,29 +284,16 @@ def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=
             if "path" not in disk:
                 problems.missing(f"{name}.path")
         else:
-            disk.pop("path", None)
-            if "image_uuid" in disk:
-                manifest = env.image(disk["image_uuid"]) if env.check_images else {}
-                if env.check_images and (manifest is None or manifest.get("type") != "zvol"):
-                    problems.value(f"{name}.image_uuid")
-                else:
-                    image_size = disk.get("image_size") or (manifest or {}).get("image_size")
-                    if image_size:
-                        disk["image_size"] = int(image_size)
-                        disk.setdefault("size", int(image_size))
-                        if disk["size"] < int(image_size):
-                            problems.value(f"{name}.size")
-                    disk.pop("block_size", None)
-            elif "size" not in disk:
-                problems.missing(f"{name}.size")
+            while index in taken:
+                index += 1
+            taken.add(index)
+            if "image_uuid" in disk and "size" not in disk and "image_size" in disk:
+                disk["size"] = disk["image_size"]
             dataset = disk_dataset(brand, disk_zpool, uuid, index)
             disk["path"] = f"/dev/zvol/rdsk/{dataset}"
             disk["zfs_filesystem"] = dataset
-            disk.setdefault("compression", "off")
-            if "size" in disk:
-                disk.setdefault("refreservation", disk["size"])
             if "image_uuid" not in disk:
-                disk.setdefault("block_size", 8192)
+                disk.setdefault("block_size", 8192)   # getOptimalVolblocksize, no raidz
         disk.setdefault("boot", False)
         if brand == "bhyve":
             if new_uuid is not None or env.new_uuid is not None:
@@ -243,7 +304,6 @@ def _normalise_disks(cfg, brand, uuid, zpool, env, problems, key="disks", disks=
             else:
                 disk.setdefault("pci_slot", f"0:4:{disk_slot}")
                 disk_slot += 1
-        index += 1
     if brand == "bhyve" and "flexible_disk_size" in cfg:
         total = sum(d.get("size", 0) for d in disks if d.get("media") != "cdrom")
         if cfg["flexible_disk_size"] < total:

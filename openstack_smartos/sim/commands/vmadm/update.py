@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from openstack_smartos.sim.state.vms import datasets, store
+from openstack_smartos.sim.state.vms import datasets, runtime, store
 from openstack_smartos.sim.commands.vmadm import nics as nicrules
 from openstack_smartos.sim.commands.vmadm import payload as payloads
 from openstack_smartos.sim.commands.vmadm.common import (
@@ -13,7 +13,8 @@ from openstack_smartos.sim.commands.vmadm.common import (
     log_change, read_payload, take_file_option)
 from openstack_smartos.sim.commands.vmadm.proptable import BRANDS, HVM_BRANDS
 from openstack_smartos.sim.commands.vmadm.values import (MAP_PROPS, MEMORY_OVERHEAD, MIB,
-                                                         DISK_MODELS, MIN_HVM_OVERHEAD, MIN_SWAP,
+                                                         COMPRESSION_TYPES, DISK_MODELS,
+                                                         MIN_HVM_OVERHEAD, MIN_SWAP,
                                                          PayloadError, Problems)
 from openstack_smartos.sim.state.zfs import Pool, ZFSError
 
@@ -47,6 +48,7 @@ def cmd_update(ctx, args):
             problems.value(name)
         if problems.fatal:
             fail(problems.message())
+        check_disk_state(row.cfg, clean, runtime.derive(row.rt))
         try:
             apply_update(host, pool, row, clean)
         except ZFSError as exc:
@@ -94,6 +96,7 @@ def apply_update(host, pool, row, clean):
     if plain.get("cpu_cap") == 0:
         plain["cpu_cap"] = None     # cpu_cap 0 removes the cap
     old_quota = cfg.get("quota")
+    old_flexible = cfg.get("flexible_disk_size")
     for key, value in plain.items():
         if value is None:
             cfg.pop(key, None)
@@ -109,9 +112,11 @@ def apply_update(host, pool, row, clean):
             fail("Invalid value(s) for: flexible_disk_size")
     root = datasets.zoneroot(cfg)
     if pool.exists(root):
+        # VM.js applyUpdates: setQuota only when quota or flexible_disk_size changes
+        # (disk changes adjust the bhyve zoneroot in createResizeDeleteVolume).
         if cfg.get("quota") != old_quota or (brand == "bhyve" and (
-                "flexible_disk_size" in plain or "add_disks" in clean
-                or "remove_disks" in clean or "update_disks" in clean)):
+                "flexible_disk_size" in plain
+                and plain["flexible_disk_size"] != old_flexible)):
             cfg.setdefault("quota", 1 if brand == "bhyve" else 10)
             datasets.set_quota(pool, cfg)
         for key, prop in ZFS_ROOT_PROPS.items():
@@ -209,15 +214,77 @@ def fix_memory(payload, vm, brand):
             payload["max_swap"] = mpm
 
 
-def _disk_index(disk):
-    match = re.search(r"disk(\d+)$", disk.get("zfs_filesystem") or disk.get("path") or "")
-    return int(match.group(1)) if match else -1
+def _disk_index(disk, brand):
+    """VM.js update: the used indexes come from the paths (``/disk<N>`` on bhyve,
+    ``-disk<N>`` on kvm)."""
+    pattern = r"/disk(\d+)$" if brand == "bhyve" else r"-disk(\d+)$"
+    match = re.search(pattern, disk.get("path") or "")
+    return int(match.group(1)) if match else None
+
+
+LIVE_DISK_KEYS = ("compression", "path", "refreservation")
+
+
+def check_disk_state(cfg, clean, current):
+    """VM.js checkPayloadProperties (update): disks change only while stopped (or
+    provisioning and installed); update_disks of compression/refreservation live."""
+    stopped = current["state"] == "stopped" or (
+        current["state"] == "provisioning" and current["zone_state"] == "installed")
+    if stopped or cfg["brand"] not in HVM_BRANDS:
+        return
+    where = f'state is "stopped", currently: {current["state"]} ({current["zone_state"]})'
+    if "add_disks" in clean or "remove_disks" in clean:
+        fail(f"updates to disks are only allowed when {where}")
+    if any(key not in LIVE_DISK_KEYS for change in clean.get("update_disks", ())
+           for key in change):
+        fail(f"at least one specified update to disks is only allowed when {where}")
+
+
+def _check_disk_updates(brand, changes):
+    """VM.js checkPayloadProperties on update_disks, in its order."""
+    for change in changes:
+        if change.get("refreservation") == "auto":
+            fail("cannot change refreservation to auto on existing disk")
+        if "compression" in change and change["compression"] not in COMPRESSION_TYPES:
+            fail("invalid compression type for disk, must be one of: "
+                 + ", ".join(COMPRESSION_TYPES))
+        if "block_size" in change:
+            fail("cannot change .block_size for a disk after creation")
+        if "model" in change and change["model"] not in DISK_MODELS[brand]:
+            fail(f'"{change["model"]}" is not a valid disk model for {brand} brand. '
+                 f'Valid are: {",".join(DISK_MODELS[brand])}')
+
+
+def _zfs_step(action):
+    """A zfs command inside VM.update's pipeline: vasync's MultiError around node's
+    execFile error ('Command failed: ' + stderr)."""
+    try:
+        action()
+    except ZFSError as exc:
+        fail(f"first of 1 error: Command failed: {exc.message}")
 
 
 def _update_disks(pool, cfg, clean, env):
     brand = cfg["brand"]
+    zpds = datasets.zoneroot(cfg)
     disks = [dict(d) for d in cfg.get("disks", ())]
+    used = [i for i in (_disk_index(d, brand) for d in disks) if i is not None]
+    _check_disk_updates(brand, clean.get("update_disks", ()))
     changed = False
+    if clean.get("add_disks"):
+        problems = Problems()
+        new = clean["add_disks"]
+        try:
+            payloads._normalise_disks({"disk_driver": cfg.get("disk_driver")}, brand,
+                                      cfg["uuid"], cfg["zpool"], env, problems, key="add_disks",
+                                      disks=new, used=used,
+                                      fallback=(cfg.get("disks") or [{}])[0].get("model"))
+        except PayloadError as exc:
+            fail(str(exc))
+        if problems.fatal:
+            fail(problems.message())
+    # VM.update's order: remove_disks, add_disks, then applyUpdates.
+    before = {d.get("path") for d in disks}
     for path in clean.get("remove_disks", ()):
         target = next((d for d in disks if d.get("path") == path), None)
         if target is None:
@@ -228,48 +295,34 @@ def _update_disks(pool, cfg, clean, env):
         disks.remove(target)
         changed = True
     if clean.get("add_disks"):
-        problems = Problems()
         new = clean["add_disks"]
-        first = max([_disk_index(d) for d in disks] + [-1]) + 1
-        try:
-            payloads._normalise_disks({"disk_driver": cfg.get("disk_driver")}, brand,
-                                      cfg["uuid"], cfg["zpool"], env, problems, key="add_disks",
-                                      disks=new, first_index=first,
-                                      fallback=(cfg.get("disks") or [{}])[0].get("model"))
-        except PayloadError as exc:
-            fail(str(exc))
-        if problems.fatal:
-            fail(problems.message())
         for disk in datasets.owned_disks({"disks": new}):
-            datasets.create_disk(pool, disk)
+            _zfs_step(lambda: datasets.create_disk(pool, disk, zpds))
         disks.extend(new)
         changed = True
+    # applyUpdates (resize, compression, refreservation) matches the disks of the
+    # VM as loaded before the update.
     for change in clean.get("update_disks", ()):
-        target = next((d for d in disks if d.get("path") == change.get("path")), None)
+        target = next((d for d in disks if d.get("path") == change.get("path")
+                       and d.get("path") in before), None)
         if target is None:
             continue                # VM.js: entries matching no disk are ignored
-        if "model" in change and change["model"] not in DISK_MODELS[brand]:
-            fail(f'"{change["model"]}" is not a valid disk model for {brand} brand. '
-                 f'Valid are: {",".join(DISK_MODELS[brand])}')
         allow_shrink = change.pop("dangerous_allow_shrink", False)
         if "size" in change and change["size"] != target.get("size"):
             current = _current_size(pool, target)
             if change["size"] < current and not allow_shrink:
                 fail("first of 1 error: cannot resize disk: new size must be greater than "
                      f"current size. ({current} > {change['size']})")
-            if target in datasets.owned_disks({"disks": [target]}):
-                pool.set_prop(target["zfs_filesystem"], "volsize", change["size"] * MIB)
-                if target.get("refreservation") is not None:
-                    target["refreservation"] = change["size"]
-                    pool.set_prop(target["zfs_filesystem"], "refreservation",
-                                  change["size"] * MIB)
-        if "compression" in change and target.get("zfs_filesystem") and pool.exists(
-                target["zfs_filesystem"]):
-            pool.set_prop(target["zfs_filesystem"], "compression", change["compression"])
-        if "refreservation" in change and target.get("zfs_filesystem") and pool.exists(
-                target["zfs_filesystem"]):
-            pool.set_prop(target["zfs_filesystem"], "refreservation",
-                          change["refreservation"] * MIB)
+            if change["size"] != current and target in datasets.owned_disks(
+                    {"disks": [target]}):
+                _zfs_step(lambda: datasets.resize_disk(pool, zpds, target, change["size"]))
+        name = target.get("zfs_filesystem")
+        if name and pool.exists(name):
+            if "compression" in change:
+                _zfs_step(lambda: pool.set_prop(name, "compression", change["compression"]))
+            if "refreservation" in change:
+                _zfs_step(lambda: pool.set_prop(name, "refreservation",
+                                                f"{change['refreservation']}M"))
         target.update({k: v for k, v in change.items() if k != "path"})
         changed = True
     if changed:
@@ -323,9 +376,11 @@ def cmd_validate(ctx, args):
     problems = Problems()
     if action == "create":
         brand = raw.get("brand")
-        if brand is None:
-            problems.missing("brand")
-            brand = "joyent"
+        if not brand:
+            # VM.js exports.validate: a falsy brand is reported as the string 'undefined'
+            problems.bad_brand = "undefined"
+            ctx.err(json.dumps(problems.report(), indent=2))
+            return 1
         env = payloads.Env(zpool=ctx.host.zpool, pools=(ctx.host.zpool,), check_images=False)
         _, _, found = payloads.validate_create(raw, env, checks=False)
         if found.bad_brand is not None:

@@ -18,6 +18,9 @@ MAC_RE = re.compile(r"^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 COMPRESSIONS = {"on", "off", "lz4", "lzjb", "zle", "gzip"} | {f"gzip-{n}" for n in range(1, 10)}
+# VM.js exports.COMPRESSION_TYPES, in its order (the disk messages list them).
+COMPRESSION_TYPES = ("on", "off", "gzip", *(f"gzip-{n}" for n in range(1, 10)), "lz4", "lzjb",
+                     "zle")
 DISK_MODELS = {"kvm": ("virtio", "scsi", "ide"), "bhyve": ("virtio", "ahci", "nvme")}
 VGA = ("cirrus", "std", "vmware", "qxl", "xenfb")
 IMAGE_TYPES = {"joyent": ("zone-dataset",), "joyent-minimal": ("zone-dataset",),
@@ -64,14 +67,13 @@ class Problems:
         return ""
 
     def report(self) -> dict:
-        """What ``vmadm validate`` prints for an invalid payload."""
-        out = {}
+        """What ``vmadm validate`` prints for an invalid payload: VM.validate's
+        errors object, always its three arrays in this order (VM.js
+        exports.validate), or only ``bad_brand``."""
         if self.bad_brand is not None:
-            out["bad_brand"] = self.bad_brand
-        for key in ("bad_properties", "bad_values", "missing_properties"):
-            if getattr(self, key):
-                out[key] = list(getattr(self, key))
-        return out
+            return {"bad_brand": self.bad_brand}
+        return {key: list(getattr(self, key))
+                for key in ("bad_values", "bad_properties", "missing_properties")}
 
     @property
     def valid(self) -> bool:
@@ -256,16 +258,12 @@ def _check_nic_value(key, value, brand):
 
 
 def _check_disk_value(key, value, brand):
+    """proptable.js: block_size, size, image_size and refreservation are integers with
+    min 0; block_size and compression values are checkPayloadProperties' (payload)."""
     if key == "media":
         return value in ("disk", "cdrom")
-    if key == "block_size":
-        return _pow2(value)
-    if key in ("size", "image_size"):
-        return value > 0
-    if key == "refreservation":
+    if key in ("block_size", "size", "image_size", "refreservation"):
         return value >= 0
-    if key == "compression":
-        return value in COMPRESSIONS
     if key == "pci_slot":
         return bool(re.fullmatch(r"(\d+:)?(\d+:)?\d+", value))
     if key == "guest_block_size":

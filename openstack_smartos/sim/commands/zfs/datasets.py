@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from openstack_smartos.sim.tools import ToolFailure
 from openstack_smartos.sim.state.zfs import ALL_PROPS, ZFSError, is_user_prop
+from openstack_smartos.sim.state.zfs.names import parse_size
+from openstack_smartos.sim.state.zfs.reservation import auto_refreservation
 from openstack_smartos.sim.commands.zfs.common import (NUMERIC_COLUMNS, _check_prop, _date,
                                                        _getopt, _header, _props_option, _reading,
                                                        _select, _sort_key, _table, _types, _usage,
@@ -200,34 +202,75 @@ def zfs_clone(ctx, pool, args):
 
 
 def zfs_create(ctx, pool, args):
-    opts, rest = _getopt(args, "psV:b:o:")
+    """zfs create [-Pnpsv] [-b blocksize] [-o prop=value] ... [-V size] name.
+
+    -n is a dry run, -v prints what is (or would be) created, -P (parsable,
+    implies -v) prints ``create\t<name>`` then ``property\t<name>\t<value>``
+    for each property in the order given (zfs_main.c zfs_do_create), the
+    computed refreservation of a non-sparse volume last. VM.js
+    volsizeToRefreservation reads that line from ``zfs create -nPV``.
+    """
+    opts, rest = _getopt(args, "PnpsuvV:b:o:")
     props = {}
-    parents = sparse = False
+    shown = {}                 # what -v/-P print: -V/-b as numbers, -o as given
+    parents = sparse = dry = verbose = parsable = False
     volsize = None
     for opt, value in opts:
         if opt == "-p":
             parents = True
         elif opt == "-s":
             sparse = True
+        elif opt == "-n":
+            dry = True
+        elif opt == "-v":
+            verbose = True
+        elif opt == "-P":
+            verbose = parsable = True
         elif opt == "-V":
-            volsize = value
+            volsize = _size_argument(value, "volume size")
+            shown["volsize"] = volsize
         elif opt == "-b":
             props["volblocksize"] = value
+            shown["volblocksize"] = _size_argument(value, "volume block size")
         elif opt == "-o":
             _props_option(value, props)
+            shown[value.partition("=")[0]] = value.partition("=")[2]
+    if sparse and volsize is None or volsize is None and "volblocksize" in props:
+        raise _usage("'-s' and '-b' can only be used when creating a volume")
     if not rest:
-        raise _usage("missing filesystem argument")
+        raise _usage("missing volume argument" if volsize is not None
+                     else "missing filesystem argument")
     if len(rest) > 1:
         raise _usage("too many arguments")
-    if sparse and volsize is None:
-        raise _usage("'-s' and '-b' can only be used when creating a volume")
+    name = rest[0]
+    if volsize is not None and not sparse and "refreservation" not in props:
+        shown["refreservation"] = auto_refreservation(
+            volsize, _size_argument(props.get("volblocksize", 8192), "volume block size"),
+            props.get("copies", 1))
+    if verbose:
+        if parents and not pool.exists(name):
+            ctx.out(f"create_ancestors\t{name}" if parsable else
+                    f"{'would create' if dry else 'create'} ancestors of {name}")
+        ctx.out(f"create\t{name}" if parsable else
+                f"{'would create' if dry else 'create'} {name}")
+        for prop, value in shown.items():
+            ctx.out(f"property\t{prop}\t{value}" if parsable else f"\t{prop}={value}")
+    if dry:
+        if name.split("/")[0] != pool.name:
+            raise ToolFailure(f"cannot open '{name.split('/')[0]}': no such pool", 1)
+        return 0
     if volsize is not None:
-        pool.create_volume(rest[0], volsize, props=props, sparse=sparse, parents=parents)
+        pool.create_volume(name, volsize, props=props, sparse=sparse, parents=parents)
     else:
-        if "volblocksize" in props:
-            raise _usage("'-s' and '-b' can only be used when creating a volume")
-        pool.create_filesystem(rest[0], props=props, parents=parents)
+        pool.create_filesystem(name, props=props, parents=parents)
     return 0
+
+
+def _size_argument(value, what):
+    try:
+        return parse_size(value)
+    except ZFSError:
+        raise ToolFailure(f"bad {what} '{value}': bad numeric value '{value}'", 1) from None
 
 
 def zfs_destroy(ctx, pool, args):

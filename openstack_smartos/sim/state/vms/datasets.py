@@ -14,6 +14,7 @@ import json
 from openstack_smartos.sim.commands.vmadm.proptable import HVM_BRANDS
 from openstack_smartos.sim.commands.vmadm.values import GIB, MIB
 from openstack_smartos.sim.state.zfs import ZFSError
+from openstack_smartos.sim.state.zfs.reservation import auto_refreservation
 
 CORES_QUOTA = 100 * GIB
 METADATA_FILE = "config/metadata.json"
@@ -78,7 +79,7 @@ def create_all(pool, cfg, maps, created: list):
         pool.create_filesystem(root, props=props)
         created.append(root)
     for disk in owned_disks(cfg):
-        create_disk(pool, disk)
+        create_disk(pool, disk, root)
         created.append(disk["zfs_filesystem"])
     if brand == "bhyve":
         apply_bhyve_quota(pool, cfg)
@@ -93,34 +94,111 @@ def create_all(pool, cfg, maps, created: list):
             set_indestructible(pool, dataset, True)
 
 
-def create_disk(pool, disk):
+def create_disk(pool, disk, zpds=None):
+    """VM.js createVolume: a clone of ``<image>@final`` or a blank zvol.
+
+    refreservation unset means ``auto`` (volsize + metadata): a blank zvol gets
+    it from ``zfs create`` itself, a clone from ``-o refreservation=auto``; a
+    given one is ``<N>M``. compression only when given (else inherited).
+    ``zpds``: the zoneroot; a volume under it (bhyve) goes through
+    createResizeDeleteVolume, which first raises the zoneroot's quota and
+    reservation by the metadata part of the auto refreservation.
+    """
     dataset = disk["zfs_filesystem"]
-    size = disk["size"] * MIB
-    props = {"compression": disk.get("compression", "off"),
-             "refreservation": disk.get("refreservation", disk["size"]) * MIB}
+    size = disk.get("size", disk.get("image_size")) * MIB
+    refres = disk.get("refreservation")
+    props = {}
+    if "compression" in disk:
+        props["compression"] = disk["compression"]
     if disk.get("image_uuid"):
-        pool.clone(f"{disk['zpool']}/{disk['image_uuid']}@final", dataset, props=props)
-        current = _int(pool.get_props(dataset).get("volsize"))
-        if current is None or current != size:
-            pool.set_prop(dataset, "volsize", size)
+        image = f"{disk['zpool']}/{disk['image_uuid']}"
+        if "size" in disk:
+            props["volsize"] = f"{disk['size']}M"
+        props["refreservation"] = "auto" if refres is None else f"{refres}M"
+
+        def change():
+            pool.clone(f"{image}@final", dataset, props=props)
+        image_props = pool.get_props(image) if refres is None else {}
+        blocksize = _int(image_props.get("volblocksize"))
+        copies = _int(image_props.get("copies")) or 1
     else:
-        props["volblocksize"] = disk.get("block_size", 8192)
-        pool.create_volume(dataset, size, props=props)
+        blocksize = disk.get("block_size", 8192)
+        copies = 1
+        props["volblocksize"] = blocksize
+        if refres is not None:
+            props["refreservation"] = f"{refres}M"
+
+        def change():
+            pool.create_volume(dataset, size, props=props)
+    delta = 0
+    if zpds and dataset.startswith(zpds + "/") and refres is None:
+        # volsizeToRefreservation: what `zfs create -nPV <bytes> -o copies=<c>
+        # -o volblocksize=<vbs> <vol>` prints as its refreservation line.
+        delta = auto_refreservation(size, blocksize, copies) - size
+    resize_under_quota(pool, zpds, delta, change)
+
+
+def resize_under_quota(pool, zpds, delta, change):
+    """VM.js createResizeDeleteVolume: with a quota on the zoneroot, raise quota and
+    reservation by ``delta`` (metadata bytes) before ``change``, lower them after a
+    negative one, and restore them when ``change`` fails."""
+    quota = _int(pool.get_props(zpds).get("quota")) if zpds and delta else 0
+    if not quota:
+        change()
+        return
+    if delta > 0:
+        _bump(pool, zpds, quota + delta)
+    try:
+        change()
+    except ZFSError:
+        if delta > 0:
+            _bump(pool, zpds, quota)
+        raise
+    if delta < 0:
+        _bump(pool, zpds, quota + delta)
+
+
+def _bump(pool, zpds, value):
+    pool.set_prop(zpds, "quota", value)
+    pool.set_prop(zpds, "reservation", value)
+
+
+def resize_disk(pool, zpds, disk, new_mib):
+    """VM.js resizeDisks (after its shrink check): getRefresDelta, then
+    ``zfs set volsize=<bytes>``; a volume outside the zoneroot needs no delta."""
+    name = disk["zfs_filesystem"]
+    newsize = new_mib * MIB
+    delta = 0
+    if name.startswith(zpds + "/"):
+        props = pool.get_props(name)
+        volsize = _int(props.get("volsize")) or 0
+        current_md = (_int(props.get("refreservation")) or 0) - volsize
+        new_md = auto_refreservation(newsize, _int(props.get("volblocksize")),
+                                     _int(props.get("copies")) or 1) - newsize
+        delta = new_md - current_md
+    resize_under_quota(pool, zpds, delta,
+                       lambda: pool.set_prop(name, "volsize", newsize))
 
 
 def apply_bhyve_quota(pool, cfg):
-    """§10.4: refquota, then quota = reservation over the disks, refreservation."""
+    """VM.js setQuotaBhyve (§10.4): refreservation=none and refquota on the zoneroot,
+    refreservation=auto on its volumes, then quota = reservation = refquota + their
+    refreservations (+ flexible_disk_size - their volsizes), or the payload quota
+    when that is larger; refreservation = refquota - 1 MiB."""
     root = zoneroot(cfg)
     refquota = max(1, cfg["quota"]) * GIB
-    disks = [d for d in owned_disks(cfg) if d["zfs_filesystem"].startswith(root + "/")]
-    refres = sum(d.get("refreservation", d["size"]) * MIB for d in disks)
-    if cfg.get("flexible_disk_size"):
-        volsizes = sum(d["size"] * MIB for d in disks)
-        total = refquota + (refres - volsizes) + cfg["flexible_disk_size"] * MIB
-    else:
-        total = refquota + refres
-    total = max(total, cfg["quota"] * GIB)
+    pool.set_prop(root, "refreservation", "none")
     pool.set_prop(root, "refquota", refquota)
+    volumes = [v for v in pool.list(root, types=("volume",), recursive=True)]
+    for volume in volumes:
+        pool.set_prop(volume["name"], "refreservation", "auto")
+    refres = sum(_int(pool.get_props(v["name"]).get("refreservation")) or 0 for v in volumes)
+    volsizes = sum(_int(v.get("volsize")) or 0 for v in volumes)
+    if cfg.get("flexible_disk_size"):
+        total = refres + refquota + cfg["flexible_disk_size"] * MIB - volsizes
+    else:
+        total = refres + refquota
+    total = max(total, cfg["quota"] * GIB)
     pool.set_prop(root, "quota", total)
     pool.set_prop(root, "reservation", total)
     pool.set_prop(root, "refreservation", max(0, refquota - MIB))

@@ -367,7 +367,8 @@ def _zfs_facts(pool, cfg, vm):
             disk["block_size"] = blocksize
         refres = datasets.props_int(dprops, "refreservation")
         if refres is not None:
-            disk["refreservation"] = refres // MIB
+            # vmload addDiskProperties: Math.ceil(bytes / MiB); auto includes metadata
+            disk["refreservation"] = -(-refres // MIB)
         if dprops.get("compression") not in (None, "-"):
             disk["compression"] = dprops["compression"]
         used_by_snaps += datasets.props_int(dprops, "usedbysnapshots") or 0

@@ -11,6 +11,7 @@ from openstack_smartos.sim.state.zfs.names import (_NAME_RE, _SNAP_RE, ZFSError,
 from openstack_smartos.sim.state.zfs.blocks import BLOCK, BlockStoreMixin
 from openstack_smartos.sim.state.zfs.data import DataMixin
 from openstack_smartos.sim.state.zfs.space import SpaceMixin
+from openstack_smartos.sim.state.zfs.reservation import auto_refreservation
 from openstack_smartos.sim.state.zfs.properties import PropertiesMixin
 from openstack_smartos.sim.state.zfs.snapshots import SnapshotsMixin
 from openstack_smartos.sim.state.zfs.send import SendMixin
@@ -197,10 +198,19 @@ class Pool(BlockStoreMixin, SpaceMixin, PropertiesMixin, SnapshotsMixin, DataMix
                                "of volume block size")
             local = {"volblocksize": blocksize}
             if not sparse and "refreservation" not in props:
-                local["refreservation"] = volsize
+                local["refreservation"] = auto_refreservation(
+                    volsize, blocksize, props.get("copies", 1))
             ds_id = self._insert_ds(name, "volume", volsize, local)
             self._apply_props(ds_id, props, verb="create")
+            self._check_created(ds_id, name)
+
+    def _check_created(self, ds_id, name):
+        """ENOSPC on create: the new dataset does not stay behind."""
+        try:
             self._check_reservation(ds_id, f"cannot create '{name}': out of space")
+        except ZFSError:
+            self.destroy(name)
+            raise
 
     def _check_reservation(self, ds_id, message):
         space = self._space()
@@ -262,4 +272,4 @@ class Pool(BlockStoreMixin, SpaceMixin, PropertiesMixin, SnapshotsMixin, DataMix
                                     origin=srow["id"], parent_layer=srow["layer"],
                                     refer=refer)
             self._apply_props(ds_id, props or {}, verb="create")
-            self._check_reservation(ds_id, f"cannot create '{target}': out of space")
+            self._check_created(ds_id, target)

@@ -10,6 +10,7 @@ from openstack_smartos.sim.state.zfs.names import (_USER_PROP_RE, COMPRESSION, I
                                                    canonical_prop, is_user_prop, parse_size)
 from openstack_smartos.sim.state.zfs.blocks import BLOCK
 from openstack_smartos.sim.state.zfs.data import _Mutator
+from openstack_smartos.sim.state.zfs.reservation import auto_refreservation
 
 
 class PropertiesMixin:
@@ -66,7 +67,8 @@ class PropertiesMixin:
             if str(value).lower() == "auto" and prop == "refreservation":
                 if row["type"] != "volume":
                     raise ZFSError(f"{fail}: 'refreservation=auto' only applies to volumes")
-                size = row["volsize"]
+                size = auto_refreservation(row["volsize"], props.get("volblocksize"),
+                                           props.get("copies", 1))
             else:
                 size = _size_or_fail(value, fail)
             if prop in ("quota", "refquota") and size and verb == "set":
@@ -97,7 +99,13 @@ class PropertiesMixin:
             props[prop] = str(value)
         db.execute("UPDATE zfs_datasets SET props=? WHERE id=?", (json.dumps(props), ds_id))
         if prop in ("refreservation", "reservation") and verb == "set":
-            self._check_reservation(ds_id, f"{fail}: out of space")
+            # libzfs zfs_setprop_error: ENOSPC on a (ref)reservation; nothing changes
+            try:
+                self._check_reservation(ds_id,
+                                        f"{fail}: size is greater than available space")
+            except ZFSError:
+                db.execute("UPDATE zfs_datasets SET props=? WHERE id=?", (row["props"], ds_id))
+                raise
 
     def _resize_volume(self, row, size, fail):
         props = json.loads(row["props"])
@@ -120,11 +128,23 @@ class PropertiesMixin:
                 elif idx >= first + (1 if size % BLOCK else 0):
                     mut.put("", idx, b"", entry)
             mut.finish()
-        if props.get("refreservation") == old:
-            props["refreservation"] = size
+        # libzfs zfs_add_synthetic_resv: a refreservation equal to the auto value
+        # of the old size follows the new size; ENOSPC then reports the
+        # refreservation (zfs_setprop_error).
+        copies = props.get("copies", 1)
+        follows = props.get("refreservation") == auto_refreservation(old, blocksize, copies)
+        if follows:
+            props["refreservation"] = auto_refreservation(size, blocksize, copies)
         self.db.execute("UPDATE zfs_datasets SET volsize=?, props=? WHERE id=?",
                         (size, json.dumps(props), row["id"]))
-        self._check_reservation(row["id"], f"{fail}: out of space")
+        if follows:
+            try:
+                self._check_reservation(row["id"],
+                                        f"{fail}: size is greater than available space")
+            except ZFSError:
+                self.db.execute("UPDATE zfs_datasets SET volsize=?, props=? WHERE id=?",
+                                (old, row["props"], row["id"]))
+                raise
 
     def inherit_prop(self, name, prop):
         prop = canonical_prop(prop)
