@@ -100,10 +100,19 @@ def in_ns(ns, *argv, timeout=10):
 
 
 def ping(ns, address, source=None, count=1):
-    argv = ["ping", "-n", "-q", "-c", str(count), "-W", "1"]
+    """Whether ``address`` answers within 2 s: a guest whose ARP for it failed a
+    moment ago retransmits only once a second, as Linux does."""
+    argv = ["ping", "-n", "-q", "-c", str(count), "-w", "2"]
     if source:
         argv += ["-I", source]
     return in_ns(ns, *argv, address).returncode == 0
+
+
+def reaches(ns, address, source=None, timeout=6.0):
+    """Whether ``address`` answers within ``timeout``: for checks after a change,
+    where a prober whose ARP failed just before gives up on its queued packets
+    (Linux drops them when the entry fails, after three one-second probes)."""
+    return wait_for(lambda: ping(ns, address, source=source), timeout)
 
 
 LISTENER = r"""

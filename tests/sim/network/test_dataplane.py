@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from netprobe import in_ns, nic, ns_of, ok, ping, smartos_namespaces, tool
+from netprobe import in_ns, nic, ns_of, ok, ping, reaches, smartos_namespaces, tool
 from openstack_smartos.sim.state.network import linux
 
 
@@ -33,16 +33,16 @@ def test_zones_on_one_tag_reach_each_other_on_one_host_and_across_the_rack(rack)
     a = rack.zone(h1, nic(ip="10.0.0.1/24"))
     b = rack.zone(h1, nic(ip="10.0.0.2/24"))
     c = rack.zone(h2, nic(ip="10.0.0.3/24"))
-    assert ping(ns_of(h1, a), "10.0.0.2")
-    assert ping(ns_of(h1, a), "10.0.0.3")
-    assert ping(ns_of(h2, c), "10.0.0.1")
+    assert reaches(ns_of(h1, a), "10.0.0.2")
+    assert reaches(ns_of(h1, a), "10.0.0.3")
+    assert reaches(ns_of(h2, c), "10.0.0.1")
     # Another nic tag is another physical network.
     d = rack.zone(h2, nic(tag="admin", ip="10.0.0.4/24"))
     assert not ping(ns_of(h1, a), "10.0.0.4")
     # The global zones have their Admin IP on the admin network.
     e = rack.zone(h2, nic(tag="admin", ip="198.18.0.50/24"))
     assert h1.config["admin_ip"] == "198.18.0.1"
-    assert ping(ns_of(h2, e), "198.18.0.1") and ping(ns_of(h2, e), "198.18.0.2")
+    assert reaches(ns_of(h2, e), "198.18.0.1") and reaches(ns_of(h2, e), "198.18.0.2")
     assert d
 
 
@@ -52,10 +52,10 @@ def test_vlans_of_one_tag_are_isolated_segments_across_hosts(rack):
     b100 = rack.zone(h2, nic(ip="10.1.0.2/24", vlan_id=100))
     c200 = rack.zone(h2, nic(ip="10.1.0.3/24", vlan_id=200))
     d0 = rack.zone(h2, nic(ip="10.1.0.4/24"))
-    assert ping(ns_of(h1, a100), "10.1.0.2")
+    assert reaches(ns_of(h1, a100), "10.1.0.2")
     assert not ping(ns_of(h1, a100), "10.1.0.3")
     assert not ping(ns_of(h1, a100), "10.1.0.4")
-    assert ping(ns_of(h2, b100), "10.1.0.1")
+    assert reaches(ns_of(h2, b100), "10.1.0.1")
     # Deleting the last VM of a VLAN removes that segment from the host.
     ok(h2, "vmadm", "delete", c200)
     assert "e1000g1v200" not in _links(f"smartos-{h2.config['uuid'][:8]}")
@@ -70,9 +70,9 @@ def test_stop_takes_links_away_start_and_reboot_bring_them_back(rack):
     assert ns_of(host, b) not in smartos_namespaces()
     assert not ping(ns_of(host, a), "10.0.0.2")
     ok(host, "vmadm", "start", b)
-    assert ping(ns_of(host, a), "10.0.0.2")
+    assert reaches(ns_of(host, a), "10.0.0.2")
     ok(host, "vmadm", "reboot", b)
-    assert ping(ns_of(host, a), "10.0.0.2")
+    assert reaches(ns_of(host, a), "10.0.0.2")
     ok(host, "vmadm", "delete", b)
     assert ns_of(host, b) not in smartos_namespaces()
 
@@ -87,7 +87,7 @@ def test_nic_changes_wait_for_the_next_boot(rack):
     assert not ping(global_zone, "198.18.0.60")
     ok(host, "vmadm", "reboot", b)
     assert set(_links(ns_of(host, b))) == {"lo", "net0", "net1"}
-    assert ping(global_zone, "198.18.0.60") and ping(ns_of(host, a), "10.0.0.2")
+    assert reaches(global_zone, "198.18.0.60") and reaches(ns_of(host, a), "10.0.0.2")
     mac = tool(host, "vmadm", "get", b).json["nics"][1]["mac"]
     ok(host, "vmadm", "update", b, stdin={"remove_nics": [mac]})
     assert "net1" in _links(ns_of(host, b))
@@ -104,7 +104,7 @@ def test_a_host_stopped_and_used_again_gets_its_running_vms_back(rack):
     assert cli.main(["stop", str(host.root)]) == 0
     assert not [ns for ns in smartos_namespaces() if host.config["uuid"][:8] in ns]
     ok(host, "vmadm", "list")
-    assert ping(ns_of(host, a), "10.0.0.2") and b
+    assert reaches(ns_of(host, a), "10.0.0.2") and b
 
 
 def test_a_failed_boot_leaves_no_namespace_and_the_vm_stopped(rack, monkeypatch):

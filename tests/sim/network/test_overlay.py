@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from netprobe import in_ns, nic, ns_of, ok, ping, smartos_namespaces, tool
+from netprobe import in_ns, nic, ns_of, ok, ping, reaches, smartos_namespaces, tool
 from openstack_smartos.sim import cli
 from openstack_smartos.sim.state.network import linux
 from svp_server import SVPServer
@@ -51,7 +51,7 @@ def test_files_overlay_connects_its_vnet_across_hosts_and_nothing_else(rack):
     b = rack.zone(h2, nic("sdc_overlay/4000", "10.50.0.2/24", mac=_mac(2), mtu=1450))
     c = rack.zone(h2, nic("sdc_overlay/4001", "10.50.0.3/24", mac=_mac(3), mtu=1450))
     unlisted = rack.zone(h2, nic("sdc_overlay/4000", "10.50.0.4/24", mac=_mac(4), mtu=1450))
-    assert ping(ns_of(h1, a), "10.50.0.2") and ping(ns_of(h2, b), "10.50.0.1")
+    assert reaches(ns_of(h1, a), "10.50.0.2") and reaches(ns_of(h2, b), "10.50.0.1")
     # The full overlay MTU crosses: 1450 - 28 bytes of IP and ICMP headers.
     assert in_ns(ns_of(h1, a), "ping", "-c1", "-W1", "-M", "do", "-s", "1422",
                  "10.50.0.2").returncode == 0
@@ -119,7 +119,7 @@ def test_svp_overlay_asks_the_server_and_follows_a_move(rack, svp_server):
     rack.zone(h2, nic("sdc_overlay/4001", "10.50.0.3/24", mac=_mac(3), mtu=1450))
     # The first ARP of each side is lost while varpd asks (its answer is then
     # in the proxy table); the guests' ARP retransmission gets through.
-    assert _eventually(lambda: ping(ns_of(h1, a), "10.50.0.2", count=3), 3)
+    assert reaches(ns_of(h1, a), "10.50.0.2", timeout=10)
     assert svp_server.count(0x05) >= 2          # VL3_REQ: each side's ARP was asked for
     assert not ping(ns_of(h1, a), "10.50.0.3")    # the server knows it on vnet 4001 only
     # The VM moves to h3 (same MAC and IP); the server logs it for every host.
@@ -127,13 +127,9 @@ def test_svp_overlay_asks_the_server_and_follows_a_move(rack, svp_server):
     moved = rack.zone(h3, nic("sdc_overlay/4000", "10.50.0.2/24", mac=_mac(2), mtu=1450))
     svp_server.move(4000, _mac(2), h3.config["admin_ip"],
                     [h.config["admin_ip"] for h in (h1, h2, h3)])
-    assert _eventually(lambda: ping(ns_of(h1, a), "10.50.0.2"))
+    assert reaches(ns_of(h1, a), "10.50.0.2", timeout=15)
     assert svp_server.count(0x0B) >= 1          # LOG_RM: the records were consumed
     assert moved
-
-
-def _eventually(check, attempts=10):
-    return any(check() for _ in range(attempts))
 
 
 def test_dladm_overlay_commands_drive_the_linux_overlay(rack):

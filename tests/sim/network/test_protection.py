@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from netprobe import in_ns, nic, ns_of, ok, ping
+from netprobe import in_ns, nic, ns_of, ok, ping, reaches
 
 SEND_FROM_67 = r"""
 import socket, sys
@@ -65,14 +65,14 @@ def test_ip_spoofing_is_dropped_until_allowed_ips_or_allow_ip_spoofing(rack):
     host, a, b = _pair(rack)
     ns = ns_of(host, a)
     in_ns(ns, "ip", "address", "add", "10.0.0.9/24", "dev", "net0")
-    assert ping(ns, "10.0.0.2", source="10.0.0.1")
+    assert reaches(ns, "10.0.0.2", source="10.0.0.1")
     assert not ping(ns, "10.0.0.2", source="10.0.0.9")
     _update_nic(host, a, allowed_ips=["10.0.0.9"])
-    assert ping(ns, "10.0.0.2", source="10.0.0.9")
+    assert reaches(ns, "10.0.0.2", source="10.0.0.9")
     in_ns(ns, "ip", "address", "add", "10.0.0.10/24", "dev", "net0")
     assert not ping(ns, "10.0.0.2", source="10.0.0.10")
     _update_nic(host, a, allow_ip_spoofing=True)
-    assert ping(ns, "10.0.0.2", source="10.0.0.10")
+    assert reaches(ns, "10.0.0.2", source="10.0.0.10")
     _update_nic(host, a, allow_ip_spoofing=False)
     assert not ping(ns, "10.0.0.2", source="10.0.0.10")
 
@@ -83,7 +83,7 @@ def test_a_foreign_source_mac_is_dropped_until_allow_mac_spoofing(rack):
     in_ns(ns, "ip", "link", "set", "net0", "address", "02:00:de:ad:be:ef")
     assert not ping(ns, "10.0.0.2")
     _update_nic(host, a, allow_mac_spoofing=True)
-    assert ping(ns, "10.0.0.2")
+    assert reaches(ns, "10.0.0.2")
 
 
 def test_dhcp_server_replies_are_dropped_until_allow_dhcp_spoofing(rack, listen):

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from netprobe import ns_of, ping
+from netprobe import ns_of, ping, reaches
 from openstack_smartos.host import SmartOSHost
 from openstack_smartos.host.transport import LocalTransport, connect
 from openstack_smartos.sim import shims
@@ -62,10 +62,10 @@ def test_zones_made_through_each_transport_talk_over_a_vlan_and_an_overlay(two_h
                      {"nic_tag": "sdc_overlay/5000", "mac": macs[n], "mtu": 1450,
                       "ips": [f"10.60.0.{n + 1}/24"]}]}))
     a, b = ns_of(hosts[0], uuids[0]), ns_of(hosts[1], uuids[1])
-    assert ping(a, "10.61.0.2") and ping(b, "10.60.0.1")
+    assert reaches(a, "10.61.0.2") and reaches(b, "10.60.0.1")
     clients[1].vmadm.stop(uuids[1])
     assert not ping(a, "10.60.0.2")
     clients[1].vmadm.start(uuids[1])
-    assert ping(a, "10.60.0.2")
+    assert reaches(a, "10.60.0.2")
     for client, uuid in zip(clients, uuids):
         client.vmadm.delete(uuid)

@@ -277,6 +277,9 @@ def vm_booted(host, vm: dict):
                       f"link set {nic.hostlink} master {bridge} up"]
         linux.batch(hns, lines)
         linux.batch(ns, plan.guest_batch(wanted))
+        # A zone's boot is done once its VNICs pass traffic (the kernel enables
+        # a bridge port when linkwatch sees the carrier, up to a second later).
+        linux.wait_forwarding(hns, [nic.hostlink for nic in wanted.nics])
         table = names.nft_table(uuid)
         if wanted.nics:
             linux.nft(hns, plan.spoof_ruleset(table, wanted.nics))
@@ -302,9 +305,8 @@ def vm_teardown(host, uuid, bridges=None, hostlinks=()):
     # Delete the VNICs now: a deleted namespace's links go later, in the
     # background, and a reboot needs their names at once.
     present = {link["ifname"] for link in linux.links(hns)}
-    for link in set(hostlinks) | {n["hostlink"] for n in (record or {}).get("nics", ())}:
-        if link in present:
-            linux.run(["ip", "-n", hns, "link", "delete", link], check=False)
+    wanted = set(hostlinks) | {n["hostlink"] for n in (record or {}).get("nics", ())}
+    linux.batch(hns, [f"link delete {link}" for link in sorted(wanted & present)])
     linux.ns_delete(vm_ns(host, uuid))
     bridges = set(bridges or ()) | set((record or {}).get("bridges", ()))
     if bridges and linux.ns_exists(hns):
