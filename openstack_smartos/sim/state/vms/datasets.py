@@ -67,8 +67,14 @@ def create_all(pool, cfg, maps, created: list):
         created.append(root)
         if cfg.get("delegate_dataset"):
             data = f"{root}/data"
-            pool.create_filesystem(data, props={"compression": cfg.get(
-                "zfs_data_compression", "off")})
+            # vmadm passes -o compression / -o recsize only when the payload has
+            # zfs_data_compression / zfs_data_recsize; otherwise they are inherited.
+            props = {}
+            if cfg.get("zfs_data_compression"):
+                props["compression"] = cfg["zfs_data_compression"]
+            if cfg.get("zfs_data_recsize"):
+                props["recordsize"] = cfg["zfs_data_recsize"]
+            pool.create_filesystem(data, props=props)
             cfg["datasets"] = [data]
     elif brand == "kvm":
         props["quota"] = cfg["quota"] * GIB
