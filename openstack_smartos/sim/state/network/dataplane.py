@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 
 from openstack_smartos.sim.state.network import (firewall, linux, names, overlays, plan,
                                                  rack, varpd, vxlan)
@@ -209,12 +210,12 @@ def segment(host, nic_tag: str, vlan: int, made=None) -> tuple[str, int | None]:
     raise linux.DataPlaneError(f'nic tag "{nic_tag}" has no link on this host')
 
 
-def _release_segments(host, bridges):
+def _release_segments(host, bridges, leaving=()):
     """Remove VLAN segments no VM uses any more (and their cables)."""
     ns = host_ns(host)
     plugged = {}
     for link in linux.links(ns):
-        if link.get("master"):
+        if link.get("master") and link["ifname"] not in leaving:
             plugged.setdefault(link["master"], []).append(link["ifname"])
     for bridge in bridges:
         ports = plugged.get(bridge, [])
@@ -264,6 +265,7 @@ def vm_booted(host, vm: dict):
                           "net.ipv4.conf.all.arp_announce": 2,
                           "net.ipv6.conf.all.accept_dad": 0,
                           "net.ipv6.conf.default.accept_dad": 0})
+        _wait_vnics_gone(hns, {nic.hostlink for nic in wanted.nics})
         lines = []
         for nic in wanted.nics:
             bridge, limit = segment(host, nic.nic_tag, nic.vlan, made)
@@ -297,20 +299,32 @@ def vm_booted(host, vm: dict):
         raise
 
 
+def _wait_vnics_gone(hns, hostlinks, timeout=5.0):
+    """Let the kernel finish removing an earlier boot's VNICs; remove stragglers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        present = hostlinks & {link["ifname"] for link in linux.links(hns)}
+        if not present:
+            return
+        if time.monotonic() > deadline:
+            linux.batch(hns, [f"link delete {link}" for link in sorted(present)])
+            return
+        time.sleep(0.01)
+
+
 def vm_teardown(host, uuid, bridges=None, hostlinks=()):
     record = booted_record(host, uuid)
     hns = host_ns(host)
     if record is not None or linux.ns_exists(vm_ns(host, uuid)):
         linux.nft_delete_table(hns, "netdev", names.nft_table(uuid))
-    # Delete the VNICs now: a deleted namespace's links go later, in the
-    # background, and a reboot needs their names at once.
-    present = {link["ifname"] for link in linux.links(hns)}
-    wanted = set(hostlinks) | {n["hostlink"] for n in (record or {}).get("nics", ())}
-    linux.batch(hns, [f"link delete {link}" for link in sorted(wanted & present)])
+    # Deleting the namespace takes its VNICs with it, all at once (one by one,
+    # each deletion waits for the kernel's grace period); the kernel finishes
+    # in the background, so their host ends may still be seen for a moment.
+    leaving = set(hostlinks) | {n["hostlink"] for n in (record or {}).get("nics", ())}
     linux.ns_delete(vm_ns(host, uuid))
     bridges = set(bridges or ()) | set((record or {}).get("bridges", ()))
     if bridges and linux.ns_exists(hns):
-        _release_segments(host, sorted(bridges))
+        _release_segments(host, sorted(bridges), leaving)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_record_path(host, uuid))
 
