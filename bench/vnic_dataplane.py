@@ -19,6 +19,7 @@ plain veth pair between two namespaces made by this script (the ratios).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -149,7 +150,8 @@ def main():
     repeat = 3 if args.quick else 10
     pings = 20 if args.quick else 50
     size = (64 if args.quick else 256) << 20
-    with _sim.workdir("vnic", args.keep) as work:
+    # smartos-sim's own messages go to stderr: stdout is the JSON and the table.
+    with _sim.workdir("vnic", args.keep) as work, contextlib.redirect_stdout(sys.stderr):
         rack = work / "rack"
         assert cli.main(["rack", "create", str(rack), "--network", "admin",
                          "--network", "external"]) == 0
