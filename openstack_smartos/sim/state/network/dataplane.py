@@ -396,9 +396,9 @@ def sync_firewalls(host):
     rules = store.load_rules(host)
     parse, vm_matches = language.parse, language.vm_matches
     for vm in vms:
-        if booted_record(host, vm["uuid"]) is None:
-            continue
         record = booted_record(host, vm["uuid"])
+        if record is None:
+            continue
         body = firewall.ruleset(vm, rules, vms, parse, vm_matches) \
             if vm.get("firewall_enabled") else ""
         text = replacing("inet", firewall.TABLE, body)

@@ -6,6 +6,7 @@ Every failure raises ``DataPlaneError`` with the command's own message.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -20,8 +21,13 @@ class DataPlaneError(Exception):
     """A Linux networking command failed; ``str()`` says which and why."""
 
 
+@functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
-    """Why this machine cannot give emulated hosts a data plane, or None."""
+    """Why this machine cannot give emulated hosts a data plane, or None.
+
+    Asked at every VM change of a racked host; the answer does not change
+    while the process runs.
+    """
     if os.geteuid() != 0:
         return "network namespaces need root"
     for tool in ("ip", "nft"):
